@@ -118,6 +118,40 @@ export function toRpcFailure(err: unknown): RpcFailure {
   };
 }
 
+const ERROR_CLASSES: Record<ErrorCode, new (message: string, opts?: ErrorOptions) => ComputeError> = {
+  invalid_input: InvalidInput,
+  not_found: NotFound,
+  conflict: Conflict,
+  no_capacity: NoCapacity,
+  unavailable: Unavailable,
+  timeout: Timeout,
+  unauthorized: Unauthorized,
+  forbidden: Forbidden,
+  no_such_method: NoSuchMethod,
+  unsupported_version: UnsupportedVersion,
+  internal: Internal,
+};
+
+/**
+ * The inverse of `toRpcFailure`, for our own RPC client: a remote failure becomes the
+ * ComputeError subclass its oslo class name maps to (Internal for a class we do not know),
+ * keeping the remote message; the remote class, module, traceback and kwargs go to `details`.
+ */
+export function fromRpcFailure(f: Partial<RpcFailure>): ComputeError {
+  const cls = typeof f.class === 'string' ? f.class : 'UnknownError';
+  const code = (Object.keys(RPC_CLASS) as ErrorCode[]).find((c) => RPC_CLASS[c].class === cls) ?? 'internal';
+  const kwargs = f.kwargs && typeof f.kwargs === 'object' ? f.kwargs : {};
+  const message = typeof f.message === 'string' ? f.message : `remote ${cls}`;
+  return new ERROR_CLASSES[code](message, {
+    details: {
+      remoteClass: cls,
+      remoteModule: f.module,
+      remoteTraceback: Array.isArray(f.tb) ? f.tb.join('') : undefined,
+      ...('details' in kwargs ? { details: (kwargs as { details: unknown }).details } : {}),
+    },
+  });
+}
+
 /** Follow `cause` links into one readable line for logs and stored results. */
 export function describeError(err: unknown): string {
   const parts: string[] = [];

@@ -32,12 +32,20 @@ export interface Config {
   };
   registry: string;
   dockerSocket: string;
+  /** Docker's data root on this host: blkio throttles apply to the whole disk holding it. */
+  dockerDataRoot: string;
+  /** Seconds a clean stop waits after SIGTERM before SIGKILL. */
+  stopTimeoutSec: number;
   dockerTimeoutSec: number;
   dockerConcurrency: number;
   ovs: { bridge: string; datapathType: 'auto' | 'system' | 'netdev' };
   volumeRoots: string[];
   stateDir: string;
   api: { listen: string; port: number; tokens: ApiToken[] };
+  /** CPU lists ("0-3,6"); "all" means every online CPU. Dedicated pins are exclusive among
+   * dedicated instances; shared instances float over the shared list with cpu.shares weights. */
+  cpus: { dedicated: string; shared: string };
+  memoryReservedMb: number;
   heartbeatIntervalSec: number;
   reconcileIntervalSec: number;
   testImage: string;
@@ -69,6 +77,8 @@ export const configSchema = {
     },
     registry: { type: 'string', pattern: '^[A-Za-z0-9.-]+(:[0-9]{1,5})?$' },
     dockerSocket: { type: 'string', pattern: '^/[A-Za-z0-9._/-]+$' },
+    dockerDataRoot: { type: 'string', pattern: '^/[A-Za-z0-9._/-]+$' },
+    stopTimeoutSec: { type: 'integer', minimum: 0, maximum: 3600 },
     dockerTimeoutSec: { type: 'integer', minimum: 1, maximum: 3600 },
     dockerConcurrency: { type: 'integer', minimum: 1, maximum: 64 },
     ovs: {
@@ -103,6 +113,15 @@ export const configSchema = {
         },
       },
     },
+    cpus: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        dedicated: { type: 'string', pattern: '^(all|none|[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*)$' },
+        shared: { type: 'string', pattern: '^(all|none|[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*)$' },
+      },
+    },
+    memoryReservedMb: { type: 'integer', minimum: 0 },
     heartbeatIntervalSec: { type: 'integer', minimum: 1, maximum: 3600 },
     reconcileIntervalSec: { type: 'integer', minimum: 5, maximum: 86400 },
     testImage: { type: 'string', pattern: '^[A-Za-z0-9._/:-]+$' },
@@ -124,12 +143,16 @@ export function defaults(): Config {
     rpc: { topic: 'compute', concurrency: 16, quorumQueues: false, heartbeatSec: 30, callTimeoutSec: 60 },
     registry: '127.0.0.1:5000',
     dockerSocket: '/var/run/docker.sock',
+    dockerDataRoot: '/var/lib/docker',
+    stopTimeoutSec: 10,
     dockerTimeoutSec: 60,
     dockerConcurrency: 8,
     ovs: { bridge: 'br-int', datapathType: 'auto' },
     volumeRoots: ['/var/lib/compute/volumes'],
     stateDir: '/var/lib/compute',
     api: { listen: '127.0.0.1', port: 8774, tokens: [] },
+    cpus: { dedicated: 'all', shared: 'all' },
+    memoryReservedMb: 512,
     heartbeatIntervalSec: 10,
     reconcileIntervalSec: 60,
     testImage: 'compute-test/busybox:latest',
@@ -148,12 +171,17 @@ const ENV_MAP: Array<[string, string, 'string' | 'int' | 'bool' | 'list']> = [
   ['COMPUTE_RPC_QUORUM_QUEUES', 'rpc.quorumQueues', 'bool'],
   ['COMPUTE_REGISTRY', 'registry', 'string'],
   ['COMPUTE_DOCKER_SOCKET', 'dockerSocket', 'string'],
+  ['COMPUTE_DOCKER_DATA_ROOT', 'dockerDataRoot', 'string'],
+  ['COMPUTE_STOP_TIMEOUT_SEC', 'stopTimeoutSec', 'int'],
   ['COMPUTE_OVS_BRIDGE', 'ovs.bridge', 'string'],
   ['COMPUTE_OVS_DATAPATH_TYPE', 'ovs.datapathType', 'string'],
   ['COMPUTE_VOLUME_ROOTS', 'volumeRoots', 'list'],
   ['COMPUTE_STATE_DIR', 'stateDir', 'string'],
   ['COMPUTE_API_LISTEN', 'api.listen', 'string'],
   ['COMPUTE_API_PORT', 'api.port', 'int'],
+  ['COMPUTE_CPUS_DEDICATED', 'cpus.dedicated', 'string'],
+  ['COMPUTE_CPUS_SHARED', 'cpus.shared', 'string'],
+  ['COMPUTE_MEMORY_RESERVED_MB', 'memoryReservedMb', 'int'],
   ['COMPUTE_HEARTBEAT_INTERVAL_SEC', 'heartbeatIntervalSec', 'int'],
   ['COMPUTE_LOG_LEVEL', 'logLevel', 'string'],
 ];

@@ -1,0 +1,173 @@
+import type { ActionContext } from '../db/actions-repo';
+import { releaseResources } from '../db/claims-repo';
+import { getInstance, updateInstance, type InstanceRow, type PowerState, type VmState } from '../db/instances-repo';
+import { NotFound } from '../errors';
+import { childLogger } from '../logger';
+import { containerNameFor, type ComputeDeps } from './compute-deps';
+import { removeInstanceFiles } from './hosts-file-writer';
+import { networksOf, refreshHostsEverywhere, writeInstanceNetFiles } from './hosts-sync';
+import { InstanceAction } from './instance-action';
+import type { InstanceSpec } from './instance-spec';
+import { plugAll, unplugAll } from './networking';
+import { checkTransition, type Operation } from './state-machine';
+
+export interface LifecycleResult {
+  uuid: string;
+  vm_state: VmState;
+  power_state: PowerState;
+  /** False when the instance already was in the wanted state ("not modified"). */
+  changed: boolean;
+}
+
+/** The instance of THIS host, or NotFound naming where it is. */
+export async function localInstance(deps: ComputeDeps, uuid: string): Promise<InstanceRow> {
+  const inst = await getInstance(deps.db, uuid);
+  if (!inst) throw new NotFound(`Instance ${uuid} could not be found.`);
+  if (inst.host !== deps.config.host) {
+    throw new NotFound(`Instance ${uuid} could not be found on host ${deps.config.host} (it is on ${inst.host ?? 'no host'}).`);
+  }
+  return inst;
+}
+
+/** Re-plug networking into the container's current netns and refresh its files (after any start). */
+export async function postStart(deps: ComputeDeps, inst: InstanceRow): Promise<void> {
+  const info = await deps.docker.inspect(inst.container_id ?? containerNameFor(inst.uuid));
+  if (!info.state.running) throw new NotFound(`container of instance ${inst.uuid} is not running after start`);
+  await plugAll(deps, inst.uuid, info.state.pid, (inst.spec as unknown as InstanceSpec).net);
+  await writeInstanceNetFiles(deps, inst.uuid);
+}
+
+interface OperationDef {
+  op: Operation;
+  action: string;
+  taskState: string;
+  run(deps: ComputeDeps, inst: InstanceRow, a: InstanceAction): Promise<{ vm: VmState; power: PowerState }>;
+}
+
+const id = (inst: InstanceRow) => inst.container_id ?? containerNameFor(inst.uuid);
+
+export const OPERATIONS: Record<'stop' | 'start' | 'reboot_soft' | 'reboot_hard' | 'pause' | 'unpause', OperationDef> = {
+  stop: {
+    op: 'stop', action: 'stop', taskState: 'powering_off',
+    async run(deps, inst, a) {
+      await a.event('compute_stop_instance', () => deps.docker.stop(id(inst), deps.config.stopTimeoutSec));
+      // The netns is gone with the process; remove the host side (OVS port, IFB) too.
+      await a.event('compute_unplug', () => unplugAll(deps, inst.uuid));
+      return { vm: 'stopped', power: 'shutdown' };
+    },
+  },
+  start: {
+    op: 'start', action: 'start', taskState: 'powering_on',
+    async run(deps, inst, a) {
+      await a.event('compute_start_instance', () => deps.docker.start(id(inst)));
+      await a.event('compute_post_start', () => postStart(deps, inst));
+      return { vm: 'active', power: 'running' };
+    },
+  },
+  reboot_soft: {
+    op: 'reboot_soft', action: 'reboot', taskState: 'rebooting',
+    async run(deps, inst, a) {
+      await a.event('compute_stop_instance', () => deps.docker.stop(id(inst), deps.config.stopTimeoutSec));
+      await a.event('compute_start_instance', () => deps.docker.start(id(inst)));
+      await a.event('compute_post_start', () => postStart(deps, inst));
+      return { vm: 'active', power: 'running' };
+    },
+  },
+  reboot_hard: {
+    op: 'reboot_hard', action: 'reboot', taskState: 'rebooting',
+    async run(deps, inst, a) {
+      await a.event('compute_unpause', () => deps.docker.unpause(id(inst)));
+      await a.event('compute_kill', () => deps.docker.kill(id(inst)));
+      await a.event('compute_start_instance', () => deps.docker.start(id(inst)));
+      await a.event('compute_post_start', () => postStart(deps, inst));
+      return { vm: 'active', power: 'running' };
+    },
+  },
+  pause: {
+    op: 'pause', action: 'pause', taskState: 'pausing',
+    async run(deps, inst, a) {
+      await a.event('compute_pause_instance', () => deps.docker.pause(id(inst)));
+      return { vm: 'paused', power: 'paused' };
+    },
+  },
+  unpause: {
+    op: 'unpause', action: 'unpause', taskState: 'unpausing',
+    async run(deps, inst, a) {
+      await a.event('compute_unpause_instance', () => deps.docker.unpause(id(inst)));
+      return { vm: 'active', power: 'running' };
+    },
+  },
+};
+
+/**
+ * Run one lifecycle operation: state machine check, task_state while it runs, instance action
+ * with one event per step, and the final vm/power state. On failure the instance keeps its
+ * vm_state, task_state is cleared and the real power state is read back from Docker.
+ */
+export async function runLifecycle(deps: ComputeDeps, ctx: ActionContext, uuid: string, name: keyof typeof OPERATIONS): Promise<LifecycleResult> {
+  const def = OPERATIONS[name];
+  const inst = await localInstance(deps, uuid);
+  if (checkTransition(def.op, inst.vm_state, inst.task_state) === 'noop') {
+    return { uuid, vm_state: inst.vm_state, power_state: inst.power_state, changed: false };
+  }
+  const log = childLogger({ instanceUuid: uuid, requestId: ctx.requestId });
+  await updateInstance(deps.db, uuid, { task_state: def.taskState });
+  try {
+    const out = await InstanceAction.run(deps.db, uuid, def.action, deps.config.host, ctx, (a) => def.run(deps, inst, a));
+    await updateInstance(deps.db, uuid, { vm_state: out.vm, power_state: out.power, task_state: null });
+    log.info({ operation: name }, `Instance ${out.vm}`);
+    return { uuid, vm_state: out.vm, power_state: out.power, changed: true };
+  } catch (err) {
+    const power = await powerStateOf(deps, inst).catch(() => inst.power_state);
+    await updateInstance(deps.db, uuid, { task_state: null, power_state: power });
+    throw err;
+  }
+}
+
+/** Docker's view of the container, as nova's power_state. */
+export async function powerStateOf(deps: ComputeDeps, inst: InstanceRow): Promise<PowerState> {
+  try {
+    const info = await deps.docker.inspect(id(inst));
+    if (info.state.paused) return 'paused';
+    if (info.state.running) return 'running';
+    return info.state.exitCode === 0 ? 'shutdown' : 'crashed';
+  } catch (err) {
+    if (err instanceof NotFound) return 'nostate';
+    throw err;
+  }
+}
+
+/**
+ * terminate_instance: unplug, remove the container, free IPs and CPU pins, drop its files,
+ * mark it deleted and refresh its peers' hosts files. Idempotent: a deleted or unknown
+ * instance is success.
+ */
+export async function terminateInstance(deps: ComputeDeps, ctx: ActionContext, uuid: string): Promise<{ uuid: string; vm_state: 'deleted'; changed: boolean }> {
+  const inst = await getInstance(deps.db, uuid);
+  if (!inst || inst.vm_state === 'deleted') return { uuid, vm_state: 'deleted', changed: false };
+  if (inst.host !== null && inst.host !== deps.config.host) {
+    throw new NotFound(`Instance ${uuid} could not be found on host ${deps.config.host} (it is on ${inst.host}).`);
+  }
+  checkTransition('terminate', inst.vm_state, inst.task_state);
+  const log = childLogger({ instanceUuid: uuid, requestId: ctx.requestId });
+  await updateInstance(deps.db, uuid, { task_state: 'deleting' });
+  const networks = await networksOf(deps.db, uuid);
+  await InstanceAction.run(deps.db, uuid, 'delete', deps.config.host, ctx, async (a) => {
+    await a.event('compute_unplug', () => unplugAll(deps, uuid));
+    await a.event('compute_remove_container', () => deps.docker.remove(containerNameFor(uuid), { force: true }));
+    await a.event('compute_release', async () => {
+      await deps.db.transaction(async (trx) => {
+        await trx('ip_allocations').where({ instance_uuid: uuid }).del();
+        await releaseResources(trx, { host: deps.config.host, instanceUuid: uuid });
+        await trx('instances').where({ uuid }).update({
+          vm_state: 'deleted', task_state: null, power_state: 'nostate', terminated_at: trx.fn.now(),
+          deleted_at: trx.fn.now(), updated_at: trx.fn.now(),
+        });
+      });
+      await removeInstanceFiles(deps.config.stateDir, uuid);
+    });
+    await a.event('compute_refresh_hosts', () => refreshHostsEverywhere(deps, networks));
+  });
+  log.info('Terminated instance');
+  return { uuid, vm_state: 'deleted', changed: true };
+}

@@ -1,0 +1,50 @@
+/**
+ * RPC endpoints of the spawn pipeline and the instance lifecycle. Each one takes the instance
+ * lock (instanceUuidOf) so two operations on one instance never interleave.
+ */
+import type { ActionContext } from '../db/actions-repo';
+import type { EndpointTable, RequestContext, RpcEndpoint } from '../rpc/server';
+import { loadRpcSchema } from '../rpc/schemas';
+import type { ComputeDeps } from './compute-deps';
+import { refreshLocalHosts } from './hosts-sync';
+import type { InstanceSpec } from './instance-spec';
+import { runLifecycle, terminateInstance } from './lifecycle';
+import { getConsoleOutput, getDiagnostics, updateInstanceResources, type UpdateResourcesArgs } from './resources';
+import { buildAndRunInstance } from './spawn';
+
+export function actionContext(ctx: RequestContext): ActionContext {
+  return { requestId: ctx.requestId, userId: ctx.userId, projectId: ctx.projectId };
+}
+
+type ByUuid = { instance_uuid: string };
+
+function byUuid<A extends ByUuid, R>(method: string, fn: (ctx: RequestContext, args: A) => Promise<R>, resumable = false): RpcEndpoint<A, R> {
+  return { schema: loadRpcSchema(method), handler: fn, instanceUuidOf: (a) => a.instance_uuid, resumable };
+}
+
+export function createOperationEndpoints(deps: ComputeDeps): EndpointTable {
+  return {
+    build_and_run_instance: {
+      schema: loadRpcSchema('build_and_run_instance'),
+      instanceUuidOf: (a: { instance: InstanceSpec }) => a.instance.uuid,
+      // Not resumable: after a crash the reconciler cleans a half-built instance into error.
+      resumable: false,
+      handler: (ctx: RequestContext, a: { instance: InstanceSpec }) => buildAndRunInstance(deps, actionContext(ctx), a.instance),
+    },
+    terminate_instance: byUuid('terminate_instance', (ctx, a: ByUuid) => terminateInstance(deps, actionContext(ctx), a.instance_uuid), true),
+    stop_instance: byUuid('stop_instance', (ctx, a: ByUuid) => runLifecycle(deps, actionContext(ctx), a.instance_uuid, 'stop'), true),
+    start_instance: byUuid('start_instance', (ctx, a: ByUuid) => runLifecycle(deps, actionContext(ctx), a.instance_uuid, 'start'), true),
+    reboot_instance: byUuid('reboot_instance', (ctx, a: ByUuid & { reboot_type?: 'SOFT' | 'HARD' }) =>
+      runLifecycle(deps, actionContext(ctx), a.instance_uuid, a.reboot_type === 'HARD' ? 'reboot_hard' : 'reboot_soft')),
+    pause_instance: byUuid('pause_instance', (ctx, a: ByUuid) => runLifecycle(deps, actionContext(ctx), a.instance_uuid, 'pause'), true),
+    unpause_instance: byUuid('unpause_instance', (ctx, a: ByUuid) => runLifecycle(deps, actionContext(ctx), a.instance_uuid, 'unpause'), true),
+    update_instance_resources: byUuid('update_instance_resources', (ctx, a: UpdateResourcesArgs) => updateInstanceResources(deps, actionContext(ctx), a)),
+    get_console_output: byUuid('get_console_output', (_ctx, a: ByUuid & { tail?: number }) => getConsoleOutput(deps, a.instance_uuid, a.tail ?? 100), true),
+    get_diagnostics: byUuid('get_diagnostics', (_ctx, a: ByUuid) => getDiagnostics(deps, a.instance_uuid), true),
+    refresh_hosts: {
+      schema: loadRpcSchema('refresh_hosts'),
+      resumable: true,
+      handler: async (_ctx: RequestContext, a: { network_id: string }) => ({ changed: await refreshLocalHosts(deps, [a.network_id]) }),
+    },
+  };
+}

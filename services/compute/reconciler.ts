@@ -1,0 +1,140 @@
+import { INSTANCE_LABEL } from '../../drivers/docker';
+import { listInstances, updateInstance, type InstanceRow, type PowerState, type VmState } from '../db/instances-repo';
+import { describeError, NotFound } from '../errors';
+import { containerNameFor, HOST_LABEL, type ComputeDeps } from './compute-deps';
+import { removeInstanceFiles } from './hosts-file-writer';
+import { networksOf, refreshHostsEverywhere } from './hosts-sync';
+import { postStart, powerStateOf, terminateInstance } from './lifecycle';
+import { releaseResources } from '../db/claims-repo';
+import { driverFor, nicsOf, unplugAll } from './networking';
+
+export interface ReconcileReport {
+  checked: number;
+  /** Power state written from Docker's view. */
+  synced: Array<{ uuid: string; from: string; to: string }>;
+  /** Half-built instances after a crash, cleaned and put in error. */
+  failedBuilds: string[];
+  /** Transient task_states left by a crash, cleared. */
+  clearedTasks: Array<{ uuid: string; task_state: string }>;
+  /** Terminations interrupted by a crash, finished. */
+  finishedDeletes: string[];
+  /** Running instances whose networking was re-plugged (netns changed or drifted). */
+  replugged: string[];
+  /** Containers with our labels and no live instance row: reported, never removed. */
+  orphans: Array<{ containerId: string; name: string; instanceUuid: string }>;
+  errors: Array<{ uuid: string; error: string }>;
+}
+
+const BUILD_TASKS = new Set(['spawning', 'creating', 'starting', 'post_starting']);
+
+function vmStateFor(power: PowerState, current: VmState): VmState {
+  if (power === 'running') return current === 'paused' ? 'active' : current === 'stopped' ? 'active' : current;
+  if (power === 'paused') return 'paused';
+  if (power === 'shutdown' || power === 'crashed') return current === 'active' || current === 'paused' ? 'stopped' : current;
+  return current;
+}
+
+/** Undo whatever a crashed build left: container, links, IPs, pins, files. */
+async function cleanFailedBuild(deps: ComputeDeps, inst: InstanceRow): Promise<void> {
+  const networks = await networksOf(deps.db, inst.uuid);
+  await unplugAll(deps, inst.uuid);
+  await deps.docker.remove(containerNameFor(inst.uuid), { force: true });
+  await deps.db('ip_allocations').where({ instance_uuid: inst.uuid }).del();
+  await releaseResources(deps.db, { host: deps.config.host, instanceUuid: inst.uuid });
+  await removeInstanceFiles(deps.config.stateDir, inst.uuid);
+  await updateInstance(deps.db, inst.uuid, {
+    vm_state: 'error', task_state: null, power_state: 'nostate', container_id: null, host: null,
+    fault: { step: inst.task_state ?? 'building', message: 'interrupted by a restart of the compute service; cleaned up', at: new Date().toISOString() },
+  });
+  await refreshHostsEverywhere(deps, networks);
+}
+
+/**
+ * Compare the DB with Docker (and the network drivers' view) for this host and repair what is
+ * safe to repair. Run at start-up before the RPC server accepts work (no instance lock is then
+ * held, so any task_state is a leftover of a crash) and periodically with `startup: false`
+ * (then instances with a task in progress or a held lock are skipped).
+ */
+export async function reconcile(deps: ComputeDeps, opts: { startup: boolean }): Promise<ReconcileReport> {
+  const report: ReconcileReport = { checked: 0, synced: [], failedBuilds: [], clearedTasks: [], finishedDeletes: [], replugged: [], orphans: [], errors: [] };
+  const rows = await listInstances(deps.db, { host: deps.config.host });
+  for (const inst of rows) {
+    if (!opts.startup && (inst.task_state || deps.instanceLocks.isLocked(inst.uuid))) continue;
+    report.checked++;
+    try {
+      await deps.instanceLocks.runExclusive(inst.uuid, async () => {
+        if (inst.vm_state === 'building' || (inst.task_state && BUILD_TASKS.has(inst.task_state))) {
+          await cleanFailedBuild(deps, inst);
+          report.failedBuilds.push(inst.uuid);
+          return;
+        }
+        if (inst.task_state === 'deleting') {
+          await updateInstance(deps.db, inst.uuid, { task_state: null });
+          await terminateInstance(deps, { requestId: 'reconciler' }, inst.uuid);
+          report.finishedDeletes.push(inst.uuid);
+          return;
+        }
+        if (inst.task_state) {
+          await updateInstance(deps.db, inst.uuid, { task_state: null });
+          report.clearedTasks.push({ uuid: inst.uuid, task_state: inst.task_state });
+        }
+        if (inst.vm_state === 'error' || inst.vm_state === 'resized') return;
+        const power = await powerStateOf(deps, inst);
+        const vm = vmStateFor(power, inst.vm_state);
+        if (power !== inst.power_state || vm !== inst.vm_state) {
+          await updateInstance(deps.db, inst.uuid, { power_state: power, vm_state: vm });
+          report.synced.push({ uuid: inst.uuid, from: `${inst.vm_state}/${inst.power_state}`, to: `${vm}/${power}` });
+        }
+        if (power === 'running' && await needsReplug(deps, inst)) {
+          await postStart(deps, inst);
+          report.replugged.push(inst.uuid);
+        }
+      });
+    } catch (err) {
+      report.errors.push({ uuid: inst.uuid, error: describeError(err) });
+      deps.log.warn({ instanceUuid: inst.uuid, err: describeError(err) }, 'reconcile failed for instance');
+    }
+  }
+  // Containers we labelled on this host without a live instance row.
+  const known = new Set((await deps.db('instances').whereNull('deleted_at').select('uuid')).map((r: { uuid: string }) => r.uuid));
+  for (const c of await deps.docker.listByLabel([INSTANCE_LABEL, `${HOST_LABEL}=${deps.config.host}`])) {
+    const uuid = c.labels[INSTANCE_LABEL];
+    if (!known.has(uuid)) report.orphans.push({ containerId: c.id, name: c.name, instanceUuid: uuid });
+  }
+  if (report.orphans.length) deps.log.warn({ orphans: report.orphans }, 'containers with our labels and no instance');
+  return report;
+}
+
+/** True when a NIC of a running instance is missing or drifted (e.g. dockerd restarted it: new netns). */
+async function needsReplug(deps: ComputeDeps, inst: InstanceRow): Promise<boolean> {
+  const info = await deps.docker.inspect(inst.container_id ?? containerNameFor(inst.uuid)).catch((e) => {
+    if (e instanceof NotFound) return undefined;
+    throw e;
+  });
+  if (!info?.state.running) return false;
+  for (const nic of await nicsOf(deps, inst.uuid)) {
+    const r = await driverFor(deps, nic.network).check({
+      instanceUuid: inst.uuid, nicIndex: nic.nicIndex, network: nic.network, containerPid: info.state.pid, address: nic.address,
+      ...(nic.mac ? { mac: nic.mac } : {}),
+    });
+    if (!r.ok) return true;
+  }
+  return false;
+}
+
+export function startReconcileLoop(deps: ComputeDeps): { stop(): void } {
+  let running = false;
+  const timer = setInterval(async () => {
+    if (running) return;
+    running = true;
+    try {
+      await reconcile(deps, { startup: false });
+    } catch (err) {
+      deps.log.warn({ err: describeError(err) }, 'periodic reconcile failed');
+    } finally {
+      running = false;
+    }
+  }, deps.config.reconcileIntervalSec * 1000);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}

@@ -1,0 +1,81 @@
+import { HostCgroupReader } from '../../drivers/cgroups';
+import { DockerodeDriver } from '../../drivers/docker';
+import { loadNetworkDrivers } from '../../drivers/network';
+import type { Config } from '../config';
+import type { Db } from '../db/knex';
+import { NetworksRepo } from '../db/networks-repo';
+import { describeError } from '../errors';
+import { logger } from '../logger';
+import { RpcClient } from '../rpc/client';
+import { KeyedMutex } from '../rpc/keyed-mutex';
+import type { ComputeDeps, FaultInjector } from './compute-deps';
+import { createComputeEndpoints } from './endpoints';
+import { startHeartbeat } from './heartbeat';
+import { createOperationEndpoints } from './operation-endpoints';
+import { reconcile, startReconcileLoop } from './reconciler';
+import { startComputeRpc } from './rpc';
+
+export interface ComputeService {
+  deps: ComputeDeps;
+  rpcClient: RpcClient;
+  stop(): Promise<void>;
+}
+
+/** Everything but the RPC server: usable in-process by tests and by the API. */
+export async function createComputeDeps(config: Config, db: Db, opts: { faults?: FaultInjector; rpcClient?: RpcClient } = {}): Promise<ComputeDeps> {
+  const log = logger.child({ host: config.host });
+  const docker = new DockerodeDriver({ socketPath: config.dockerSocket, timeoutMs: config.dockerTimeoutSec * 1000, concurrency: config.dockerConcurrency, logger: log });
+  await docker.ping();
+  const networkDrivers = await loadNetworkDrivers({ ovs: config.ovs });
+  const rpcClient = opts.rpcClient;
+  return {
+    config,
+    db,
+    docker,
+    networkDrivers,
+    networks: new NetworksRepo(db),
+    cgroups: new HostCgroupReader(),
+    instanceLocks: new KeyedMutex(),
+    log,
+    notifyPeers: rpcClient ? (network) => rpcClient.fanoutCast('refresh_hosts', { network_id: network }) : undefined,
+    faults: opts.faults,
+  };
+}
+
+/**
+ * The compute service of this host: heartbeat, start-up reconcile (before any request is
+ * taken, so a leftover task_state is known to be a crash's), RPC server, periodic reconcile.
+ */
+export async function startComputeService(config: Config, db: Db, opts: { faults?: FaultInjector } = {}): Promise<ComputeService> {
+  const hb = startHeartbeat(config, db);
+  await hb.beat();
+  const rpcClient = await RpcClient.connect({
+    amqpUrl: config.amqpUrl, controlExchange: config.controlExchange, topic: config.rpc.topic,
+    heartbeatSec: config.rpc.heartbeatSec, quorumQueues: config.rpc.quorumQueues, defaultTimeoutSec: config.rpc.callTimeoutSec,
+  });
+  const deps = await createComputeDeps(config, db, { ...opts, rpcClient });
+  try {
+    const report = await reconcile(deps, { startup: true });
+    deps.log.info({ report }, 'Start-up reconcile done');
+  } catch (err) {
+    deps.log.error({ err: describeError(err) }, 'start-up reconcile failed; continuing');
+  }
+  const rpc = await startComputeRpc({
+    config,
+    db,
+    instanceLocks: deps.instanceLocks,
+    endpoints: { ...createComputeEndpoints({ db, host: config.host }), ...createOperationEndpoints(deps) },
+    log: deps.log,
+  });
+  const loop = startReconcileLoop(deps);
+  return {
+    deps,
+    rpcClient,
+    async stop() {
+      loop.stop();
+      hb.stop();
+      await rpc.stop();
+      await rpcClient.close();
+    },
+  };
+}

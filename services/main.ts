@@ -1,0 +1,76 @@
+/**
+ * The process `npm start` runs: the compute service for this host (RPC server, heartbeat,
+ * reconciler) and the admin API on config.api.listen:port. Either half can be turned off, so a
+ * second "host" on the same machine runs `node dist/services/main.js --config b.yaml --no-api`.
+ */
+import type { Server } from 'node:http';
+import { Command } from 'commander';
+import { createApiApp } from './api/app';
+import { loadConfig, maskConfig } from './config';
+import { startComputeService } from './compute/service';
+import { createDb } from './db/knex';
+import { describeError } from './errors';
+import { logger } from './logger';
+
+interface Stoppable { name: string; stop(): Promise<void> | void }
+
+async function main(): Promise<void> {
+  const program = new Command()
+    .name('compute-service')
+    .description('Compute driver service for containers: RPC server for this host plus the admin API')
+    .option('--config <file>', 'YAML config file (or COMPUTE_CONFIG)')
+    .option('--no-api', 'do not serve the admin REST API')
+    .option('--no-compute', 'do not run the compute service (RPC server, heartbeat)')
+    .allowUnknownOption(false)
+    .parse(process.argv);
+  const opts = program.opts<{ config?: string; api: boolean; compute: boolean }>();
+
+  const config = loadConfig({ argv: opts.config ? ['--config', opts.config] : [] });
+  logger.level = config.logLevel;
+  logger.info({ config: maskConfig(config) }, 'Starting compute service');
+  const db = createDb(config.databaseUrl);
+  const stoppables: Stoppable[] = [];
+
+  if (opts.compute) {
+    const compute = await startComputeService(config, db);
+    stoppables.push({ name: 'compute', stop: () => compute.stop() });
+  }
+
+  if (opts.api) {
+    const app = createApiApp({ config, db });
+    const server: Server = await new Promise((resolve, reject) => {
+      const s = app.listen(config.api.port, config.api.listen, () => resolve(s));
+      s.on('error', reject);
+    });
+    const addr = server.address();
+    logger.info({ listen: addr }, `API listening on http://${config.api.listen}:${typeof addr === 'object' && addr ? addr.port : config.api.port}`);
+    stoppables.push({ name: 'api', stop: () => new Promise<void>((r) => server.close(() => r())) });
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'Stopping');
+    for (const s of [...stoppables].reverse()) {
+      try {
+        await s.stop();
+      } catch (err) {
+        logger.warn({ component: s.name, err: describeError(err) }, 'error while stopping');
+      }
+    }
+    await db.destroy().catch(() => undefined);
+    logger.info('Stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('unhandledRejection', (reason) => logger.error({ err: describeError(reason) }, 'unhandled rejection'));
+}
+
+main().catch((err) => {
+  logger.fatal({ err: describeError(err) }, 'compute service failed to start');
+  // eslint-disable-next-line no-console
+  console.error(err instanceof Error ? err.message : String(err));
+  process.exit(1);
+});
