@@ -39,7 +39,7 @@ async function ignoreGone(p: Promise<unknown>): Promise<void> {
   } catch (err) {
     // "RTNETLINK answers: No such file or directory" / "Invalid handle": nothing to delete.
     const stderr = (err as { details?: { stderr?: string } }).details?.stderr ?? '';
-    if (isGone(err) || /No such file or directory|Invalid handle|Cannot delete qdisc with handle of zero/i.test(stderr)) return;
+    if (isGone(err) || /No such file or directory|Invalid handle|Cannot delete qdisc with handle of zero|Cannot find specified qdisc/i.test(stderr)) return;
     throw err;
   }
 }

@@ -120,7 +120,8 @@ export class RpcServer {
     const ajv = createRpcAjv();
     for (const [method, ep] of Object.entries(o.endpoints)) {
       if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(method)) throw new Error(`endpoint name ${method} is not a valid RPC method name`);
-      this.validators.set(method, ajv.compile(ep.schema));
+      const id = typeof ep.schema.$id === 'string' ? ep.schema.$id : undefined;
+      this.validators.set(method, (id && ajv.getSchema(id)) || ajv.compile(ep.schema));
     }
     this.session = new AmqpSession({
       url: o.amqpUrl,
