@@ -7,10 +7,23 @@ import type { Server } from 'node:http';
 import { Command } from 'commander';
 import { createApiApp } from './api/app';
 import { loadConfig, maskConfig } from './config';
+import type { FaultInjector } from './compute/compute-deps';
 import { startComputeService } from './compute/service';
 import { createDb } from './db/knex';
 import { describeError } from './errors';
 import { logger } from './logger';
+
+/**
+ * Test-only: COMPUTE_TEST_HANG_AFTER_STEP=<step> makes every spawn hang after that step, so a
+ * test can SIGKILL the process mid-spawn. Refused unless NODE_ENV=test.
+ */
+function testFaultsFromEnv(): FaultInjector | undefined {
+  const step = process.env.COMPUTE_TEST_HANG_AFTER_STEP;
+  if (!step) return undefined;
+  if (process.env.NODE_ENV !== 'test') throw new Error('COMPUTE_TEST_HANG_AFTER_STEP is a test-only setting (needs NODE_ENV=test)');
+  logger.warn({ step }, 'TEST FAULT: spawns will hang after this step');
+  return { afterStep: (s) => (s === step ? new Promise<void>(() => undefined) : undefined) };
+}
 
 interface Stoppable { name: string; stop(): Promise<void> | void }
 
@@ -32,7 +45,7 @@ async function main(): Promise<void> {
   const stoppables: Stoppable[] = [];
 
   if (opts.compute) {
-    const compute = await startComputeService(config, db);
+    const compute = await startComputeService(config, db, { faults: testFaultsFromEnv() });
     stoppables.push({ name: 'compute', stop: () => compute.stop() });
   }
 

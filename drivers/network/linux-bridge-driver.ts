@@ -45,7 +45,7 @@ export class LinuxBridgeDriver extends VethNetworkDriver {
     }
   }
 
-  protected async attach(req: ValidPlug, n: NicNames): Promise<void> {
+  protected async attach(req: ValidPlug, n: NicNames, _fresh: boolean): Promise<void> {
     await this.ensureBridge(req.network.bridge, req.network.uplink);
     await this.runner.run('ip', ['link', 'set', 'dev', n.hostVeth, 'master', req.network.bridge, 'up']);
   }

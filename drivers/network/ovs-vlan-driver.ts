@@ -106,8 +106,15 @@ export class OvsVlanDriver extends VethNetworkDriver {
     return this.opts.bridge;
   }
 
-  protected async attach(req: ValidPlug, n: NicNames): Promise<void> {
+  protected async attach(req: ValidPlug, n: NicNames, fresh: boolean): Promise<void> {
     const br = this.bridgeFor(req);
+    if (fresh) {
+      // A port row left from an earlier veth of the same name (deleted behind our back, or a
+      // container restart) keeps ovs-vswitchd's AF_PACKET socket bound to the dead ifindex on
+      // the netdev datapath, and re-setting identical columns does not make it reopen. Remove
+      // the row in its own transaction so the add below opens the new device.
+      await this.runner.run('ovs-vsctl', [VSCTL_TIMEOUT, '--if-exists', 'del-port', n.hostVeth]);
+    }
     const ifaceArgs = [
       `external-ids:iface-id=${ifaceIdFor(req.instanceUuid, req.nicIndex)}`,
       `external-ids:attached-mac=${req.mac}`,

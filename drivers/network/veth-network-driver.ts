@@ -26,7 +26,8 @@ export abstract class VethNetworkDriver implements NetworkDriver {
   }
 
   abstract init(): Promise<void>;
-  protected abstract attach(req: ValidPlug, names: NicNames): Promise<void>;
+  /** `fresh`: the veth pair was just (re)created, so any earlier attachment refers to a dead link. */
+  protected abstract attach(req: ValidPlug, names: NicNames, fresh: boolean): Promise<void>;
   protected abstract detach(nic: NicRef, names: NicNames): Promise<void>;
   protected abstract checkAttachment(req: ValidPlug, names: NicNames, host: LinkInfo | null): Promise<Drift[]>;
   /** Called before plug/unplug, e.g. to finish a lazy init. */
@@ -38,7 +39,7 @@ export abstract class VethNetworkDriver implements NetworkDriver {
     const log = childLogger({ instanceUuid: req.instanceUuid, nic: req.nicIndex, network: req.network.name });
     log.info('Plugging NIC...');
     const { created, names } = await this.veth.ensure(req);
-    await this.attach(req, names);
+    await this.attach(req, names, created);
     await this.shaper.apply({ hostVeth: names.hostVeth, ifb: names.ifb, containerPid: req.containerPid, containerIfname: names.containerIfname }, req.bandwidth);
     log.info({ hostVeth: names.hostVeth, created }, 'Plugged NIC');
     return { hostVeth: names.hostVeth, containerIfname: names.containerIfname, mac: req.mac, address: req.address, prefix: req.prefix, created };

@@ -42,6 +42,8 @@ export async function startHarness(label: string, opts: { faults?: FaultInjector
       host,
       databaseUrl: t.url,
       controlExchange: `test_${label.replace(/-/g, '_')}_${suffix}`,
+      // Queue names are broker-wide: a private topic keeps files from sharing the `compute` queue.
+      rpc: { topic: `compute_${label.replace(/-/g, '_')}_${suffix}` },
       stateDir,
       volumeRoots: [path.join(stateDir, 'volumes')],
       stopTimeoutSec: 2,

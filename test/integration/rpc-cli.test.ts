@@ -1,25 +1,31 @@
 /** The operator command against a real server: call prints JSON, a remote failure exits 1 with `Class: message`. */
 import { main } from '../../services/cli/rpc-cli';
 import { startComputeRpc, type ComputeRpcHandle } from '../../services/compute/rpc';
-import { newProbe, rand, rpcTestEnv, seedInstance, testEndpoints, waitFor, type Probe, type RpcTestEnv } from './rpc-harness';
+import { acquireRpcSuiteLock, newProbe, rand, rpcTestEnv, seedInstance, testEndpoints, waitFor, type Probe, type RpcTestEnv } from './rpc-harness';
 
 let env: RpcTestEnv;
 const host = `rpc-cli-${rand()}`;
 let server: ComputeRpcHandle;
 let probe: Probe;
 
+let releaseLock: (() => void) | undefined;
+
 beforeAll(async () => {
+  releaseLock = await acquireRpcSuiteLock();
   env = await rpcTestEnv('cli');
   probe = newProbe();
   server = await startComputeRpc({ config: env.config(host), db: env.tdb.db, endpoints: testEndpoints(env.tdb, host, probe) });
   process.env.COMPUTE_CONTROL_EXCHANGE = env.exchange;
   process.env.COMPUTE_RPC_TOPIC = env.topic;
-});
+}, 120000);
 
 afterAll(async () => {
   await server?.stop(5000);
   await env?.cleanup([host]);
 });
+
+// Separate hook: runs even if the clean-up above failed.
+afterAll(() => releaseLock?.());
 
 async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';

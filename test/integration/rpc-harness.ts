@@ -174,3 +174,45 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs 
     await sleep(50);
   }
 }
+
+const LOCK_FILE = '/tmp/compute-rpc-integration.lock';
+
+/**
+ * The broker-restart test bounces RabbitMQ, which would break calls of the other RPC test files
+ * running in the other jest worker; these files take turns through this lock (a file created
+ * with O_EXCL holding the owner's pid; a lock whose owner died is taken over).
+ */
+export async function acquireRpcSuiteLock(timeoutMs = 110000): Promise<() => void> {
+  const fs = await import('node:fs');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      fs.writeFileSync(LOCK_FILE, String(process.pid), { flag: 'wx' });
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        try {
+          if (fs.readFileSync(LOCK_FILE, 'utf8') === String(process.pid)) fs.unlinkSync(LOCK_FILE);
+        } catch {
+          /* already gone */
+        }
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const owner = Number(fs.readFileSync(LOCK_FILE, 'utf8') || '0');
+      let alive = owner > 0;
+      try {
+        if (alive) process.kill(owner, 0);
+      } catch {
+        alive = false;
+      }
+      if (!alive || owner === process.pid) {
+        fs.rmSync(LOCK_FILE, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`RPC integration lock ${LOCK_FILE} held by pid ${owner} for too long`);
+      await sleep(200);
+    }
+  }
+}

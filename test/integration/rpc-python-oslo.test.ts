@@ -7,26 +7,33 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startComputeRpc, type ComputeRpcHandle } from '../../services/compute/rpc';
-import { AMQP_URL, newProbe, rand, rpcTestEnv, seedInstance, testEndpoints, waitFor, type Probe, type RpcTestEnv } from './rpc-harness';
+import { acquireRpcSuiteLock, AMQP_URL, newProbe, rand, rpcTestEnv, seedInstance, testEndpoints, waitFor, type Probe, type RpcTestEnv } from './rpc-harness';
 
 const run = promisify(execFile);
 let env: RpcTestEnv;
 const host = `rpc-py-${rand()}`;
 let server: ComputeRpcHandle;
 let probe: Probe;
+const pythonQueues: string[] = [];
+
+let releaseLock: (() => void) | undefined;
 
 beforeAll(async () => {
+  releaseLock = await acquireRpcSuiteLock();
   env = await rpcTestEnv('py');
   probe = newProbe();
   server = await startComputeRpc({ config: env.config(host), db: env.tdb.db, endpoints: testEndpoints(env.tdb, host, probe) });
-});
+}, 120000);
 
 afterAll(async () => {
   await server?.stop(5000);
-  await env?.cleanup([host]);
+  await env?.cleanup([host], pythonQueues);
 });
 
-type Outcome = { ok?: unknown; remote_error?: { exc_type: string; value: string; str: string }; error?: { type: string; str: string } };
+// Separate hook: runs even if the clean-up above failed.
+afterAll(() => releaseLock?.());
+
+type Outcome = string & { ok?: unknown; remote_error?: { exc_type: string; value: string; str: string }; error?: { type: string; str: string } };
 
 test('an unmodified oslo.messaging RPCClient calls, casts and gets RemoteError for refusals', async () => {
   const uuid = await seedInstance(env.tdb, host, { task_state: null });
@@ -34,6 +41,7 @@ test('an unmodified oslo.messaging RPCClient calls, casts and gets RemoteError f
   const { stdout } = await run('/usr/bin/python3', [script, AMQP_URL.replace(/^amqp:/, 'rabbit:'), env.exchange, env.topic, host, uuid], { timeout: 90000 });
   const out = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, Outcome>;
   if (!out.get_available_resource?.ok) throw new Error(`python client: ${stdout}`);
+  if (typeof out.reply_q === 'string') pythonQueues.push(out.reply_q);
 
   expect(out.get_available_resource.ok).toMatchObject({ host, registered: true, vcpus: 8, memory_mb: 16384, running_instances: 1 });
   expect(out.get_info.ok).toMatchObject({ uuid, vm_state: 'active', power_state: 'running', task_state: null, host });

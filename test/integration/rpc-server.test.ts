@@ -10,7 +10,7 @@ import { Conflict, Internal, InvalidInput, NoSuchMethod, NotFound, Timeout, Unav
 import { RpcClient } from '../../services/rpc/client';
 import { buildRequest, encodeEnvelope, newId } from '../../services/rpc/envelope';
 import { remoteClassOf } from '../../services/rpc/failures';
-import { AMQP_URL, newProbe, rand, rpcTestEnv, seedInstance, testEndpoints, waitFor, type Probe, type RpcTestEnv } from './rpc-harness';
+import { acquireRpcSuiteLock, AMQP_URL, newProbe, rand, rpcTestEnv, seedInstance, testEndpoints, waitFor, type Probe, type RpcTestEnv } from './rpc-harness';
 
 let env: RpcTestEnv;
 const hostA = `rpc-a-${rand()}`;
@@ -23,7 +23,10 @@ let client: RpcClient;
 let raw: ChannelModel;
 const extraQueues: string[] = [];
 
+let releaseLock: (() => void) | undefined;
+
 beforeAll(async () => {
+  releaseLock = await acquireRpcSuiteLock();
   env = await rpcTestEnv('srv');
   probeA = newProbe();
   probeB = newProbe();
@@ -32,7 +35,7 @@ beforeAll(async () => {
   serverB = await startComputeRpc({ config: env.config(hostB), db: env.tdb.db, endpoints: testEndpoints(env.tdb, hostB, probeB) });
   client = await RpcClient.connect({ amqpUrl: AMQP_URL, controlExchange: env.exchange, topic: env.topic, defaultTimeoutSec: 15 });
   raw = await connect(AMQP_URL);
-});
+}, 120000);
 
 afterAll(async () => {
   await client?.close();
@@ -41,6 +44,9 @@ afterAll(async () => {
   await raw?.close().catch(() => undefined);
   await env?.cleanup([hostA, hostB], extraQueues);
 });
+
+// Separate hook: runs even if the clean-up above failed.
+afterAll(() => releaseLock?.());
 
 async function errorOf(p: Promise<unknown>): Promise<Error> {
   try {

@@ -33,6 +33,7 @@ describe('npm start process: /healthz, heartbeat, outages, signals', () => {
       COMPUTE_API_PORT: String(port),
       COMPUTE_HEARTBEAT_INTERVAL_SEC: '1',
       COMPUTE_CONTROL_EXCHANGE: `health_${host.replace(/-/g, '_')}`,
+      COMPUTE_RPC_TOPIC: `compute_${host.replace(/-/g, '_')}`,
     });
   });
 

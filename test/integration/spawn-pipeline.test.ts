@@ -92,8 +92,6 @@ describe('spawn pipeline through RPC on real Docker + OVS', () => {
   });
 
   test.each(['claim', 'create', 'start', 'post_start'])('a failure after %s leaves nothing behind and names the step', async (step) => {
-    const linksBefore = await hostLinks();
-    const portsBefore = await ovsPorts(h.config.ovs.bridge);
     const s = instanceSpec({ name: `fail-${step}`, flavor: { vcpus: 1, memory_mb: 32, cpu_policy: 'dedicated' }, networks: [{ network: 'vlan-a' }], net: { egress_kbit: 8000 } });
     failAt = step;
     try {
@@ -109,8 +107,8 @@ describe('spawn pipeline through RPC on real Docker + OVS', () => {
     expect(await h.docker('ps', '-aq', '--filter', `label=compute.instance-uuid=${s.uuid}`)).toBe('');
     const key = instanceKey(s.uuid);
     expect((await hostLinks()).filter((l) => l.includes(key))).toEqual([]);
-    expect(await hostLinks()).toEqual(linksBefore);
-    expect(await ovsPorts(h.config.ovs.bridge)).toEqual(portsBefore);
+    // (other test files create links in parallel: compare only what belongs to this instance)
+    expect((await ovsPorts(h.config.ovs.bridge)).filter((p) => p.includes(key))).toEqual([]);
     const events = await h.t.db('instance_action_events as e').join('instance_actions as a', 'a.id', 'e.action_id')
       .where('a.instance_uuid', s.uuid).orderBy('e.id').select('e.event', 'e.result');
     expect(events.map((e: { event: string }) => e.event)).toEqual(['compute_claim', 'compute_create', 'compute_start', 'compute_post_start'].slice(0, ['claim', 'create', 'start', 'post_start'].indexOf(step) + 1));

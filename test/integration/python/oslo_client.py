@@ -41,6 +41,8 @@ def main():
     attempt('any_host', lambda: oslo_messaging.RPCClient(transport, oslo_messaging.Target(topic=topic, version='1.0'), timeout=15).call(ctxt, 'echo', value='py'))
     attempt('cast', lambda: client.cast(ctxt, 'record', value='python-cast'))
     attempt('fanout', lambda: client.prepare(fanout=True, server=None).cast(ctxt, 'record', value='python-fanout'))
+    # oslo never deletes its reply queue (x-expires does, after 30 min); report it so the test can.
+    out['reply_q'] = getattr(transport._driver, '_reply_q', None)
     transport.cleanup()
     print(json.dumps(out))
 

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { startComputeRpc, type ComputeRpcHandle } from '../../services/compute/rpc';
 import { Timeout } from '../../services/errors';
 import { RpcClient } from '../../services/rpc/client';
-import { AMQP_URL, newProbe, rand, rpcTestEnv, testEndpoints, waitFor, type Probe, type RpcTestEnv } from './rpc-harness';
+import { acquireRpcSuiteLock, AMQP_URL, newProbe, rand, rpcTestEnv, testEndpoints, waitFor, type Probe, type RpcTestEnv } from '../integration/rpc-harness';
 
 const run = promisify(execFile);
 let env: RpcTestEnv;
@@ -19,13 +19,16 @@ let probe: Probe;
 const unhandled: unknown[] = [];
 const onUnhandled = (r: unknown): void => void unhandled.push(r);
 
+let releaseLock: (() => void) | undefined;
+
 beforeAll(async () => {
+  releaseLock = await acquireRpcSuiteLock();
   process.on('unhandledRejection', onUnhandled);
   env = await rpcTestEnv('brk');
   probe = newProbe();
   server = await startComputeRpc({ config: env.config(host, { heartbeatSec: 2 }), db: env.tdb.db, endpoints: testEndpoints(env.tdb, host, probe) });
   client = await RpcClient.connect({ amqpUrl: AMQP_URL, controlExchange: env.exchange, topic: env.topic, heartbeatSec: 2, defaultTimeoutSec: 30 });
-});
+}, 120000);
 
 afterAll(async () => {
   process.off('unhandledRejection', onUnhandled);
@@ -33,6 +36,9 @@ afterAll(async () => {
   await server?.stop(5000);
   await env?.cleanup([host]);
 });
+
+// Separate hook: runs even if the clean-up above failed.
+afterAll(() => releaseLock?.());
 
 async function rabbitmqctl(cmd: 'stop_app' | 'start_app' | 'await_startup'): Promise<void> {
   await run('rabbitmqctl', [cmd], { timeout: 60000 });
