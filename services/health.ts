@@ -94,13 +94,16 @@ export function probeDocker(socketPath: string): Promise<DependencyStatus> {
 
 export function probeOvs(bridge: string): Promise<DependencyStatus> {
   return timed('ovs', async () => {
-    const version = await execFileText('ovs-vsctl', ['--timeout=2', 'get', 'Open_vSwitch', '.', 'ovs_version']);
+    // Talks to ovsdb (fails if it is down); the version comes from the tool itself, as the
+    // userspace datapath leaves Open_vSwitch.ovs_version empty.
+    await execFileText('ovs-vsctl', ['--timeout=2', 'get', 'Open_vSwitch', '.', 'db_version']);
+    const version = (await execFileText('ovs-vsctl', ['--version'])).split('\n')[0].replace(/^.*\) /, '');
     try {
       await execFileText('ovs-vsctl', ['--timeout=2', 'br-exists', bridge]);
     } catch {
       throw new Error(`bridge ${bridge} does not exist`);
     }
-    return `ovs ${version.replace(/"/g, '')}, bridge ${bridge}`;
+    return `ovs ${version}, bridge ${bridge}`;
   });
 }
 

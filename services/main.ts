@@ -9,7 +9,8 @@ import { createApiApp } from './api/app';
 import { loadConfig, maskConfig } from './config';
 import type { FaultInjector } from './compute/compute-deps';
 import { startComputeService } from './compute/service';
-import { createDb } from './db/knex';
+import { createDb, type Db } from './db/knex';
+import { NetworksRepo } from './db/networks-repo';
 import { describeError } from './errors';
 import { logger } from './logger';
 
@@ -23,6 +24,25 @@ function testFaultsFromEnv(): FaultInjector | undefined {
   if (process.env.NODE_ENV !== 'test') throw new Error('COMPUTE_TEST_HANG_AFTER_STEP is a test-only setting (needs NODE_ENV=test)');
   logger.warn({ step }, 'TEST FAULT: spawns will hang after this step');
   return { afterStep: (s) => (s === step ? new Promise<void>(() => undefined) : undefined) };
+}
+
+/**
+ * A first start gets one network to spawn on: `default`, OVS VLAN 4000 on the integration
+ * bridge, 198.19.250.0/24 (benchmarking range, never routed). Only when no network exists.
+ */
+async function ensureDefaultNetwork(db: Db, bridge: string): Promise<void> {
+  const repo = new NetworksRepo(db);
+  if ((await repo.list()).length > 0) return;
+  try {
+    await repo.create({
+      name: 'default', type: 'ovs-vlan', bridge, vlan: 4000, cidr: '198.19.250.0/24', gateway: '198.19.250.1',
+      rangeStart: '198.19.250.10', rangeEnd: '198.19.250.250', hostnameTemplate: '{name}-{o4}', domain: 'cloud.local',
+      uplink: null, mtu: null,
+    });
+    logger.info('Created network "default" (ovs-vlan 4000, 198.19.250.0/24)');
+  } catch (err) {
+    logger.warn({ err: describeError(err) }, 'could not create the default network');
+  }
 }
 
 interface Stoppable { name: string; stop(): Promise<void> | void }
@@ -46,6 +66,7 @@ async function main(): Promise<void> {
 
   if (opts.compute) {
     const compute = await startComputeService(config, db, { faults: testFaultsFromEnv() });
+    await ensureDefaultNetwork(db, config.ovs.bridge);
     stoppables.push({ name: 'compute', stop: () => compute.stop() });
   }
 

@@ -80,15 +80,16 @@ export async function ovsPorts(bridge = 'br-int'): Promise<string[]> {
 
 /**
  * Time a one-way TCP transfer of `bytes` from `src` to `dst` (busybox nc). The receiver times
- * itself with /proc/uptime from its first byte to its last, so start-up of docker exec and the
- * initial token-bucket burst do not count. The sender keeps the connection open a little after
- * its data so busybox nc never truncates on EOF.
+ * itself with /proc/uptime from its first byte to its last, so docker exec start-up does not
+ * count. busybox nc quits when *its* stdin ends, so the listener reads stdin from a FIFO held
+ * open by a sleep, and the sender keeps its stdin open a moment after the data.
  */
 export async function measureTransfer(src: TestContainer, dst: TestContainer, dstIp: string, bytes: number, port = 5001): Promise<{ seconds: number; kbit: number }> {
-  const recvScript = `nc -l -p ${port} | { dd bs=1 count=1 of=/dev/null 2>/dev/null; s=$(cut -d' ' -f1 /proc/uptime); head -c ${bytes - 1} >/dev/null; e=$(cut -d' ' -f1 /proc/uptime); echo "$s $e"; }`;
+  const fifo = `/tmp/nc-hold-${port}`;
+  const recvScript = `rm -f ${fifo}; mkfifo ${fifo}; sleep 100 > ${fifo} & SP=$!; nc -l -p ${port} < ${fifo} | { dd bs=1 count=1 of=/dev/null 2>/dev/null; s=$(cut -d' ' -f1 /proc/uptime); head -c ${bytes - 1} >/dev/null; e=$(cut -d' ' -f1 /proc/uptime); echo "$s $e"; }; kill $SP`;
   const receiver = dockerExec(dst.id, ['sh', '-c', recvScript], 120000);
   await new Promise((r) => setTimeout(r, 700));
-  const sender = dockerExec(src.id, ['sh', '-c', `(head -c ${bytes} /dev/zero; sleep 3) | nc ${dstIp} ${port}`], 120000);
+  const sender = dockerExec(src.id, ['sh', '-c', `(head -c ${bytes} /dev/zero; sleep 1) | nc ${dstIp} ${port}`], 120000);
   const r = await receiver;
   await sender;
   const m = /([0-9.]+) ([0-9.]+)/.exec(r.stdout);
