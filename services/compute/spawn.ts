@@ -1,7 +1,7 @@
 import { INSTANCE_LABEL, type BlkioThrottle, type ContainerSpec } from '../../drivers/docker';
 import { renderHostname } from '../../drivers/network';
 import type { ActionContext } from '../db/actions-repo';
-import { claimResources, releaseResources } from '../db/claims-repo';
+import { claimResources, releaseResources, type ResourceClaim } from '../db/claims-repo';
 import { getInstance, updateInstance, type InstanceRow } from '../db/instances-repo';
 import { Conflict, describeError, InvalidInput } from '../errors';
 import { childLogger } from '../logger';
@@ -16,6 +16,7 @@ import { resolveVolumes } from './volumes';
 
 interface SpawnState {
   spec: InstanceSpec;
+  claim?: ResourceClaim;
   containerId?: string;
   pid?: number;
 }
@@ -69,7 +70,7 @@ function spawnSteps(deps: ComputeDeps): Array<Step<SpawnState>> {
       name: 'claim',
       async do(s) {
         const { spec } = s;
-        await claimResources(deps.db, {
+        s.claim = await claimResources(deps.db, {
           host,
           instanceUuid: spec.uuid,
           vcpus: spec.flavor.vcpus,
@@ -100,14 +101,10 @@ function spawnSteps(deps: ComputeDeps): Array<Step<SpawnState>> {
         const { spec } = s;
         await updateInstance(deps.db, spec.uuid, { task_state: 'creating' });
         const inst = (await getInstance(deps.db, spec.uuid))!;
-        const claim = await claimResources(deps.db, {
-          host, instanceUuid: spec.uuid, vcpus: spec.flavor.vcpus, cpuPolicy: spec.flavor.cpu_policy ?? 'shared',
-          memoryMb: spec.flavor.memory_mb, cpuShares: spec.flavor.cpu_shares,
-        }); // idempotent: returns the pins taken in `claim`
         const binds = await resolveVolumes(spec.volumes ?? [], deps.config.volumeRoots);
         await writeInstanceNetFiles(deps, spec.uuid);
         const domain = spec.networks.length ? (await deps.networks.get(spec.networks[0].network)).domain : undefined;
-        const cspec = containerSpecFor(deps, spec, inst.hostname!, claim, binds, await blkioFor(deps, spec.io), domain);
+        const cspec = containerSpecFor(deps, spec, inst.hostname!, s.claim!, binds, await blkioFor(deps, spec.io), domain);
         s.containerId = await deps.docker.create(cspec);
         await updateInstance(deps.db, spec.uuid, { container_id: s.containerId });
       },

@@ -30,10 +30,15 @@ export interface ComputeHarness {
   close(): Promise<void>;
 }
 
-export async function startHarness(label: string, opts: { faults?: FaultInjector; overrides?: Record<string, unknown> } = {}): Promise<ComputeHarness> {
+export async function startHarness(
+  label: string,
+  opts: { faults?: FaultInjector; overrides?: Record<string, unknown>; sameCloudAs?: ComputeHarness } = {},
+): Promise<ComputeHarness> {
   const suffix = crypto.randomBytes(3).toString('hex');
   const host = `${label}-${suffix}`;
-  const t = await freshDatabase(label);
+  // A second host of the same cloud shares the database, exchange and topic of the first.
+  const shared = opts.sameCloudAs;
+  const t = shared ? shared.t : await freshDatabase(label);
   const stateDir = await fs.mkdtemp(path.join(os.tmpdir(), `compute-${label}-`));
   const config = loadConfig({
     argv: [],
@@ -41,9 +46,9 @@ export async function startHarness(label: string, opts: { faults?: FaultInjector
     overrides: {
       host,
       databaseUrl: t.url,
-      controlExchange: `test_${label.replace(/-/g, '_')}_${suffix}`,
+      controlExchange: shared ? shared.config.controlExchange : `test_${label.replace(/-/g, '_')}_${suffix}`,
       // Queue names are broker-wide: a private topic keeps files from sharing the `compute` queue.
-      rpc: { topic: `compute_${label.replace(/-/g, '_')}_${suffix}` },
+      rpc: { topic: shared ? shared.config.rpc.topic : `compute_${label.replace(/-/g, '_')}_${suffix}` },
       stateDir,
       volumeRoots: [path.join(stateDir, 'volumes')],
       stopTimeoutSec: 2,
@@ -61,7 +66,7 @@ export async function startHarness(label: string, opts: { faults?: FaultInjector
     docker,
     execIn: (uuid, ...argv) => docker('exec', `instance-${uuid}`, ...argv),
     async close() {
-      const live = await t.db('instances').whereNull('deleted_at').select('uuid');
+      const live = await t.db('instances').whereNull('deleted_at').where({ host }).select('uuid');
       for (const { uuid } of live) {
         await client.call(host, 'terminate_instance', { instance_uuid: uuid }, { timeout: 60 }).catch(() => undefined);
       }
@@ -70,7 +75,7 @@ export async function startHarness(label: string, opts: { faults?: FaultInjector
       if (ids.length) await docker('rm', '-f', ...ids).catch(() => undefined);
       await client.close().catch(() => undefined);
       await service.stop().catch(() => undefined);
-      await t.drop().catch(() => undefined);
+      if (!shared) await t.drop().catch(() => undefined);
       await fs.rm(stateDir, { recursive: true, force: true });
     },
   };
