@@ -43,6 +43,8 @@ export interface BenchModuleResult {
   /** Set-up facts worth keeping with the numbers (counts, pool sizes, versions). */
   config: Record<string, unknown>;
   notes: string[];
+  /** Failed calls, clean-up problems: any makes `npm run bench` exit non-zero. */
+  errors: string[];
 }
 
 /**

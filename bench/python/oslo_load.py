@@ -9,6 +9,7 @@ client. Prints one JSON line: latencies_ms (each call), elapsed_s (measured phas
 first_error, reply_q (oslo never deletes it; the caller does).
 """
 import json
+import os
 import sys
 import threading
 import time
@@ -77,6 +78,9 @@ def main():
         out['reply_q'] = getattr(transport._driver, '_reply_q', None)
         transport.cleanup()
     print(json.dumps(out), flush=True)
+    # oslo's heartbeat/poller threads keep the interpreter alive for seconds after cleanup().
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == '__main__':
