@@ -6,7 +6,7 @@ import type { PlugRequest } from '../../drivers/network/network-driver';
 import { OvsVlanDriver } from '../../drivers/network/ovs-vlan-driver';
 import {
   bridgeNet, hostLinks, measureTransfer, ovsNet, ovsPorts, quiet, rand, removeContainers, startContainer, uuid, type TestContainer,
-} from './network-fixtures';
+} from '../integration/network-fixtures';
 
 // VLANs 150 and 151 belong to this file.
 const NET150 = ovsNet('t-cyc-v150', 150, 150);
