@@ -72,6 +72,24 @@ describe('spawn pipeline through RPC on real Docker + OVS', () => {
     expect(await h.t.db('cpu_pins').where({ instance_uuid: s.uuid })).toHaveLength(0);
   });
 
+  test('volumes bind only under the allowed roots; data written inside lands there', async () => {
+    const root = h.config.volumeRoots[0];
+    const ok = instanceSpec({ hostname: 'vol', volumes: [{ host_path: `${root}/data1`, container_path: '/data' }] });
+    await h.call('build_and_run_instance', { instance: ok });
+    await h.execIn(ok.uuid, 'sh', '-c', 'echo hello > /data/f.txt');
+    const fs = await import('node:fs/promises');
+    expect(await fs.readFile(`${root}/data1/f.txt`, 'utf8')).toBe('hello\n');
+    await h.call('terminate_instance', { instance_uuid: ok.uuid });
+    expect(await fs.readFile(`${root}/data1/f.txt`, 'utf8')).toBe('hello\n'); // data outlives the instance
+
+    for (const bad of ['/etc', `${root}/../../etc`]) {
+      const s = instanceSpec({ hostname: 'badvol', volumes: [{ host_path: bad, container_path: '/data' }] });
+      await expect(h.call('build_and_run_instance', { instance: s })).rejects.toThrow(/outside the allowed roots|must not contain/);
+      expect(await h.docker('ps', '-aq', '--filter', `label=compute.instance-uuid=${s.uuid}`)).toBe('');
+      expect((await h.t.db('instances').where({ uuid: s.uuid }).first()).fault.step).toBe('create');
+    }
+  });
+
   test('20 concurrent dedicated-CPU spawns: exactly as many as fit, clear refusals, no CPU pinned twice', async () => {
     const host = await h.t.db('hosts').where({ name: h.host }).first();
     const fit = host.dedicated_cpus.length;
