@@ -18,6 +18,11 @@ export interface FaultInjector {
 /** Tell the other compute hosts that a network's peers changed (refresh_hosts fanout). */
 export type PeerNotifier = (network: string) => Promise<void>;
 
+/** Calls to other compute hosts (cold migration steps run on the host that owns the resource). */
+export interface HostCaller {
+  call<T = unknown>(host: string, method: string, args: Record<string, unknown>, opts?: { timeout?: number; context?: Record<string, unknown> }): Promise<T>;
+}
+
 /** Everything the compute operations depend on: narrow interfaces, no dockerode, no amqplib. */
 export interface ComputeDeps {
   config: Config;
@@ -29,6 +34,8 @@ export interface ComputeDeps {
   instanceLocks: KeyedMutex;
   log: Logger;
   notifyPeers?: PeerNotifier;
+  /** RPC to other hosts; absent in single-host unit setups (migration then refuses). */
+  hosts?: HostCaller;
   faults?: FaultInjector;
 }
 

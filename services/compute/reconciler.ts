@@ -6,6 +6,8 @@ import { removeInstanceFiles } from './hosts-file-writer';
 import { networksOf, refreshHostsEverywhere } from './hosts-sync';
 import { postStart, powerStateOf, terminateInstance } from './lifecycle';
 import { releaseResources } from '../db/claims-repo';
+import { activeMigrationOf } from '../db/migrations-repo';
+import { autoConfirmDue } from './migration';
 import { driverFor, nicsOf, unplugAll } from './networking';
 
 export interface ReconcileReport {
@@ -60,6 +62,9 @@ export async function reconcile(deps: ComputeDeps, opts: { startup: boolean }): 
   const rows = await listInstances(deps.db, { host: deps.config.host });
   for (const inst of rows) {
     if (!opts.startup && (inst.task_state || deps.instanceLocks.isLocked(inst.uuid))) continue;
+    // A migration in flight owns the instance's state on both hosts: resume_migration, confirm
+    // or revert decide, not the reconciler.
+    if (await activeMigrationOf(deps.db, inst.uuid)) continue;
     report.checked++;
     try {
       await deps.instanceLocks.runExclusive(inst.uuid, async () => {
@@ -129,6 +134,7 @@ export function startReconcileLoop(deps: ComputeDeps): { stop(): void } {
     running = true;
     try {
       await reconcile(deps, { startup: false });
+      if (deps.config.migration.autoConfirmSec > 0) await autoConfirmDue(deps);
     } catch (err) {
       deps.log.warn({ err: describeError(err) }, 'periodic reconcile failed');
     } finally {

@@ -1,6 +1,7 @@
 import { HostCgroupReader } from '../../drivers/cgroups';
 import { DockerodeDriver } from '../../drivers/docker';
 import { loadNetworkDrivers } from '../../drivers/network';
+import type { CommandRunner } from '../../drivers/network/exec';
 import type { Config } from '../config';
 import type { Db } from '../db/knex';
 import { NetworksRepo } from '../db/networks-repo';
@@ -18,15 +19,18 @@ import { startComputeRpc } from './rpc';
 export interface ComputeService {
   deps: ComputeDeps;
   rpcClient: RpcClient;
+  /** Stop reporting (tests of a destination whose heartbeat went stale). */
+  stopHeartbeat(): void;
   stop(): Promise<void>;
 }
 
 /** Everything but the RPC server: usable in-process by tests and by the API. */
-export async function createComputeDeps(config: Config, db: Db, opts: { faults?: FaultInjector; rpcClient?: RpcClient } = {}): Promise<ComputeDeps> {
+export async function createComputeDeps(config: Config, db: Db, opts: { faults?: FaultInjector; rpcClient?: RpcClient; runner?: CommandRunner } = {}): Promise<ComputeDeps> {
   const log = logger.child({ host: config.host });
   const docker = new DockerodeDriver({ socketPath: config.dockerSocket, timeoutMs: config.dockerTimeoutSec * 1000, concurrency: config.dockerConcurrency, logger: log });
   await docker.ping();
-  const networkDrivers = await loadNetworkDrivers({ ovs: config.ovs });
+  // `runner`: tests wrap the command runner (e.g. RecordingRunner) to see every ip/ovs-vsctl/tc call.
+  const networkDrivers = await loadNetworkDrivers({ ovs: config.ovs }, undefined, opts.runner);
   const rpcClient = opts.rpcClient;
   return {
     config,
@@ -38,6 +42,10 @@ export async function createComputeDeps(config: Config, db: Db, opts: { faults?:
     instanceLocks: new KeyedMutex(),
     log,
     notifyPeers: rpcClient ? (network) => rpcClient.fanoutCast('refresh_hosts', { network_id: network }) : undefined,
+    hosts: rpcClient
+      ? { call: <T>(host: string, method: string, args: Record<string, unknown>, o?: { timeout?: number; context?: Record<string, unknown> }) =>
+          rpcClient.call<T>(host, method, args, { timeout: o?.timeout ?? 300, ...(o?.context ? { context: o.context } : {}) }) }
+      : undefined,
     faults: opts.faults,
   };
 }
@@ -46,7 +54,7 @@ export async function createComputeDeps(config: Config, db: Db, opts: { faults?:
  * The compute service of this host: heartbeat, start-up reconcile (before any request is
  * taken, so a leftover task_state is known to be a crash's), RPC server, periodic reconcile.
  */
-export async function startComputeService(config: Config, db: Db, opts: { faults?: FaultInjector } = {}): Promise<ComputeService> {
+export async function startComputeService(config: Config, db: Db, opts: { faults?: FaultInjector; runner?: CommandRunner } = {}): Promise<ComputeService> {
   const hb = startHeartbeat(config, db);
   await hb.beat();
   const rpcClient = await RpcClient.connect({
@@ -71,6 +79,7 @@ export async function startComputeService(config: Config, db: Db, opts: { faults
   return {
     deps,
     rpcClient,
+    stopHeartbeat: () => hb.stop(),
     async stop() {
       loop.stop();
       hb.stop();

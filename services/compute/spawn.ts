@@ -5,6 +5,7 @@ import { claimResources, releaseResources, type ResourceClaim } from '../db/clai
 import { getInstance, updateInstance, type InstanceRow } from '../db/instances-repo';
 import { Conflict, describeError, InvalidInput } from '../errors';
 import { childLogger } from '../logger';
+import { resultLabel, spawnStepDuration } from '../metrics';
 import { containerNameFor, HOST_LABEL, type ComputeDeps } from './compute-deps';
 import { hostsPath, removeInstanceFiles, resolvPath } from './hosts-file-writer';
 import { networksOf, refreshHostsEverywhere, writeInstanceNetFiles } from './hosts-sync';
@@ -187,15 +188,20 @@ export async function buildAndRunInstance(deps: ComputeDeps, ctx: ActionContext,
   });
   return InstanceAction.run(deps.db, spec.uuid, 'create', deps.config.host, ctx, async (action) => {
     let current: string | undefined;
+    let stepStarted = Date.now();
     const state: SpawnState = { spec };
     try {
       log.info('Spawning instance');
       await runPipeline(spawnSteps(deps), state, log, {
         beforeStep: async (name) => {
           current = name;
+          stepStarted = Date.now();
           await action.beginEvent(`compute_${name}`);
         },
-        afterStep: async (_name, err) => action.endEvent(err),
+        afterStep: async (name, err) => {
+          spawnStepDuration.observe({ step: name, result: resultLabel(err) }, (Date.now() - stepStarted) / 1000);
+          await action.endEvent(err);
+        },
         faultAfter: async (name) => deps.faults?.afterStep?.(name, spec.uuid),
       });
       await updateInstance(deps.db, spec.uuid, { task_state: null, vm_state: 'active', power_state: 'running', launched_at: new Date() });

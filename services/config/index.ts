@@ -41,7 +41,16 @@ export interface Config {
   ovs: { bridge: string; datapathType: 'auto' | 'system' | 'netdev' };
   volumeRoots: string[];
   stateDir: string;
-  api: { listen: string; port: number; tokens: ApiToken[] };
+  /** `hostStaleAfterSec`: a host whose heartbeat is older is reported down and never scheduled to. */
+  api: { listen: string; port: number; tokens: ApiToken[]; hostStaleAfterSec: number };
+  /** Pause the container while `docker commit` runs for a snapshot (consistent, but a freeze). */
+  snapshotPause: boolean;
+  migration: {
+    /** A destination whose heartbeat is older than this is refused by the pre-flight. */
+    destHeartbeatMaxAgeSec: number;
+    /** Confirm a finished migration by itself after this many seconds (0 = never). */
+    autoConfirmSec: number;
+  };
   /** CPU lists ("0-3,6"); "all" means every online CPU. Dedicated pins are exclusive among
    * dedicated instances; shared instances float over the shared list with cpu.shares weights. */
   cpus: { dedicated: string; shared: string };
@@ -97,6 +106,7 @@ export const configSchema = {
       properties: {
         listen: { type: 'string', pattern: '^[0-9a-fA-F.:]+$|^localhost$' },
         port: { type: 'integer', minimum: 0, maximum: 65535 },
+        hostStaleAfterSec: { type: 'integer', minimum: 1, maximum: 86400 },
         tokens: {
           type: 'array',
           items: {
@@ -111,6 +121,15 @@ export const configSchema = {
             },
           },
         },
+      },
+    },
+    snapshotPause: { type: 'boolean' },
+    migration: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        destHeartbeatMaxAgeSec: { type: 'integer', minimum: 1, maximum: 86400 },
+        autoConfirmSec: { type: 'integer', minimum: 0, maximum: 30 * 86400 },
       },
     },
     cpus: {
@@ -150,7 +169,9 @@ export function defaults(): Config {
     ovs: { bridge: 'br-int', datapathType: 'auto' },
     volumeRoots: ['/var/lib/compute/volumes'],
     stateDir: '/var/lib/compute',
-    api: { listen: '127.0.0.1', port: 8774, tokens: [] },
+    api: { listen: '127.0.0.1', port: 8774, tokens: [], hostStaleAfterSec: 60 },
+    snapshotPause: true,
+    migration: { destHeartbeatMaxAgeSec: 60, autoConfirmSec: 0 },
     cpus: { dedicated: 'all', shared: 'all' },
     memoryReservedMb: 512,
     heartbeatIntervalSec: 10,
@@ -179,6 +200,9 @@ const ENV_MAP: Array<[string, string, 'string' | 'int' | 'bool' | 'list']> = [
   ['COMPUTE_STATE_DIR', 'stateDir', 'string'],
   ['COMPUTE_API_LISTEN', 'api.listen', 'string'],
   ['COMPUTE_API_PORT', 'api.port', 'int'],
+  ['COMPUTE_API_HOST_STALE_AFTER_SEC', 'api.hostStaleAfterSec', 'int'],
+  ['COMPUTE_SNAPSHOT_PAUSE', 'snapshotPause', 'bool'],
+  ['COMPUTE_MIGRATION_AUTO_CONFIRM_SEC', 'migration.autoConfirmSec', 'int'],
   ['COMPUTE_CPUS_DEDICATED', 'cpus.dedicated', 'string'],
   ['COMPUTE_CPUS_SHARED', 'cpus.shared', 'string'],
   ['COMPUTE_MEMORY_RESERVED_MB', 'memoryReservedMb', 'int'],

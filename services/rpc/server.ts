@@ -23,6 +23,7 @@ import {
   type RpcFailure,
 } from '../errors';
 import { logger as rootLogger, type Logger } from '../logger';
+import { resultLabel, rpcServerDuration, rpcServerRequests } from '../metrics';
 import { AmqpSession } from './connection';
 import {
   ACCEPTED_NAMESPACES,
@@ -332,10 +333,12 @@ export class RpcServer {
             const ctx: RequestContext = { ...req.context, method: req.method, uniqueId: req.uniqueId, host: this.o.host, log };
             const result = await ep.handler(ctx, req.args);
             outcome = { result: toJsonValue(result) };
+            observeRpc(req.method, undefined, started);
             log.debug({ ms: Date.now() - started }, 'RPC request done');
           } catch (err) {
             const failure = toRpcFailure(err);
             outcome = { failure };
+            observeRpc(req.method, err, started);
             const expected = err instanceof ComputeError && err.code !== 'internal';
             log[expected ? 'info' : 'error']({ err: describeError(err), ms: Date.now() - started }, 'RPC request failed');
           }
@@ -527,4 +530,11 @@ async function retryDb<T>(fn: () => Promise<T>, log: Logger, attempts = 5): Prom
       await sleep(200 * 2 ** i);
     }
   }
+}
+
+/** Prometheus: count and latency by method and result (success or the error code). */
+function observeRpc(method: string, err: unknown, startedMs: number): void {
+  const labels = { method, result: resultLabel(err === undefined ? undefined : err instanceof ComputeError ? err : { code: 'internal' }) };
+  rpcServerRequests.inc(labels);
+  rpcServerDuration.observe(labels, (Date.now() - startedMs) / 1000);
 }
