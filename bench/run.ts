@@ -14,8 +14,9 @@ import path from 'node:path';
 import { describeError } from '../services/errors';
 import { formatTable, repoRoot, round, type BenchModule, type BenchModuleResult } from './lib';
 import { rpcBench } from './rpc-bench';
+import { spawnBench } from './spawn-bench';
 
-const MODULES: BenchModule[] = [rpcBench];
+const MODULES: BenchModule[] = [rpcBench, spawnBench];
 
 interface ModuleReport extends Partial<BenchModuleResult> {
   name: string;
@@ -40,15 +41,20 @@ function machine(loadAvgAtStart: number[]): Record<string, unknown> {
   };
 }
 
+/** p95 of a row (p95Ms) or a ratio (p95), for modules that report it (spawn). */
+const p95 = (x: object): number | undefined => (x as { p95Ms?: number }).p95Ms ?? (x as { p95?: number }).p95;
+
 function printModule(m: ModuleReport): void {
   const out: string[] = [`\n== ${m.name}: ${m.description} (${round(m.durationSec, 1)} s)`];
+  // A module may add p95 (spawn does): shown when every row has it.
   if (m.rows?.length) {
+    const withP95 = m.rows.every((r) => p95(r) !== undefined);
     out.push(
       formatTable(
-        ['case', 'server', 'client', 'phase', 'conc', 'calls', 'errors', 'calls/s', 'p50 ms', 'p99 ms', 'mean ms', 'max ms'],
+        ['case', 'server', 'client', 'phase', 'conc', 'calls', 'errors', 'calls/s', 'p50 ms', ...(withP95 ? ['p95 ms'] : []), 'p99 ms', 'mean ms', 'max ms'],
         m.rows.map((r) => [
           r.case, r.subject, r.client, r.phase, r.concurrency, r.calls, r.errors,
-          round(r.callsPerSec, 0), round(r.p50Ms), round(r.p99Ms), round(r.meanMs), round(r.maxMs),
+          round(r.callsPerSec, m.name === 'rpc' ? 0 : 2), round(r.p50Ms), ...(withP95 ? [round(p95(r)!)] : []), round(r.p99Ms), round(r.meanMs), round(r.maxMs),
         ]),
       ),
     );
@@ -57,8 +63,8 @@ function printModule(m: ModuleReport): void {
     out.push('\nours / baseline (calls/s > 1 and latency < 1 favour ours):');
     out.push(
       formatTable(
-        ['case', 'client', 'phase', 'calls/s', 'p50', 'p99'],
-        m.ratios.map((r) => [r.case, r.client, r.phase, round(r.callsPerSec), round(r.p50), round(r.p99)]),
+        ['case', 'client', 'phase', 'calls/s', 'p50', ...(m.ratios.every((r) => p95(r) !== undefined) ? ['p95'] : []), 'p99'],
+        m.ratios.map((r) => [r.case, r.client, r.phase, round(r.callsPerSec), round(r.p50), ...(m.ratios!.every((x) => p95(x) !== undefined) ? [round(p95(r)!)] : []), round(r.p99)]),
       ),
     );
   }
@@ -100,8 +106,8 @@ async function main(): Promise<number> {
     benchmarks: reports.map((r) => ({
       ...r,
       durationSec: round(r.durationSec, 1),
-      rows: r.rows?.map((x) => ({ ...x, elapsedSec: round(x.elapsedSec, 3), callsPerSec: round(x.callsPerSec, 1), p50Ms: round(x.p50Ms, 3), p99Ms: round(x.p99Ms, 3), meanMs: round(x.meanMs, 3), maxMs: round(x.maxMs, 3) })),
-      ratios: r.ratios?.map((x) => ({ ...x, callsPerSec: round(x.callsPerSec, 3), p50: round(x.p50, 3), p99: round(x.p99, 3) })),
+      rows: r.rows?.map((x) => ({ ...x, elapsedSec: round(x.elapsedSec, 3), callsPerSec: round(x.callsPerSec, 2), p50Ms: round(x.p50Ms, 3), ...(p95(x) !== undefined ? { p95Ms: round(p95(x)!, 3) } : {}), p99Ms: round(x.p99Ms, 3), meanMs: round(x.meanMs, 3), maxMs: round(x.maxMs, 3) })),
+      ratios: r.ratios?.map((x) => ({ ...x, callsPerSec: round(x.callsPerSec, 3), p50: round(x.p50, 3), ...(p95(x) !== undefined ? { p95: round(p95(x)!, 3) } : {}), p99: round(x.p99, 3) })),
     })),
   };
   const file = path.join(root, 'bench', 'results.json');

@@ -6,6 +6,8 @@
 import type { Server } from 'node:http';
 import { Command } from 'commander';
 import { createApiApp } from './api/app';
+import { LazyRpc } from './api/lazy-rpc';
+import { ensureLocalAdminToken } from './api/local-token';
 import { loadConfig, maskConfig } from './config';
 import type { FaultInjector } from './compute/compute-deps';
 import { startComputeService } from './compute/service';
@@ -64,21 +66,33 @@ async function main(): Promise<void> {
   const db = createDb(config.databaseUrl);
   const stoppables: Stoppable[] = [];
 
+  let computeRpc: import('./api/route').HostRpc | undefined;
   if (opts.compute) {
     const compute = await startComputeService(config, db, { faults: testFaultsFromEnv() });
+    computeRpc = compute.rpcClient;
     await ensureDefaultNetwork(db, config.ovs.bridge);
     stoppables.push({ name: 'compute', stop: () => compute.stop() });
   }
 
   if (opts.api) {
-    const app = createApiApp({ config, db });
+    if (config.api.tokens.length === 0) {
+      // npm start convenience: no tokens configured -> one admin token in a 0600 file.
+      const local = await ensureLocalAdminToken(config.stateDir);
+      config.api.tokens = [local.token];
+      logger.warn({ file: local.file, created: local.created }, `No api.tokens configured: admin token for the API is in ${local.file}`);
+    }
+    const lazy = computeRpc ? undefined : new LazyRpc(config);
+    const app = createApiApp({ config, db, rpc: computeRpc ?? lazy });
     const server: Server = await new Promise((resolve, reject) => {
       const s = app.listen(config.api.port, config.api.listen, () => resolve(s));
       s.on('error', reject);
     });
     const addr = server.address();
     logger.info({ listen: addr }, `API listening on http://${config.api.listen}:${typeof addr === 'object' && addr ? addr.port : config.api.port}`);
-    stoppables.push({ name: 'api', stop: () => new Promise<void>((r) => server.close(() => r())) });
+    stoppables.push({ name: 'api', stop: async () => {
+      await new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); });
+      await lazy?.close();
+    } });
   }
 
   let stopping = false;

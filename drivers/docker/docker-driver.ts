@@ -66,7 +66,14 @@ export interface ContainerSpec extends ContainerResources {
   macAddress?: string;
   /** Seconds Docker waits after SIGTERM before SIGKILL when none is given to stop(). */
   stopTimeoutSec?: number;
+  /**
+   * Docker restart policy (default Docker's `no`). `unless-stopped`: dockerd starts the
+   * container again after a crash or a daemon restart, but not after an explicit stop.
+   */
+  restartPolicy?: RestartPolicy;
 }
+
+export type RestartPolicy = 'no' | 'always' | 'unless-stopped' | 'on-failure';
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 

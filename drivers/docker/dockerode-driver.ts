@@ -332,6 +332,7 @@ export class DockerodeDriver implements DockerDriver {
       HostConfig: {
         NetworkMode: networkMode,
         Mounts: mounts,
+        ...(spec.restartPolicy !== undefined ? { RestartPolicy: { Name: DockerodeDriver.restartPolicy(spec.restartPolicy) } } : {}),
         ...(await this.resourcesBody(spec)),
       },
     };
@@ -365,6 +366,11 @@ export class DockerodeDriver implements DockerDriver {
         details: { name, existingId: existing.id, existingInstance: existing.labels[INSTANCE_LABEL] ?? null },
       });
     }
+  }
+
+  private static restartPolicy(p: unknown): string {
+    if (p !== 'no' && p !== 'always' && p !== 'unless-stopped' && p !== 'on-failure') throw new InvalidInput(`invalid restartPolicy ${JSON.stringify(p)}`);
+    return p;
   }
 
   async start(id: string): Promise<void> {

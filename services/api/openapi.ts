@@ -123,6 +123,7 @@ export interface FieldProblem {
 export function describeProblems(where: string, errors: ErrorObject[] | null | undefined): FieldProblem[] {
   const out: FieldProblem[] = [];
   for (const e of errors ?? []) {
+    if ((e as { propertyName?: string }).propertyName !== undefined) continue; // reported by its propertyNames error
     const base = where + e.instancePath.replace(/\//g, '.').replace(/~1/g, '/').replace(/~0/g, '~');
     switch (e.keyword) {
       case 'additionalProperties':
@@ -134,6 +135,17 @@ export function describeProblems(where: string, errors: ErrorObject[] | null | u
       case 'enum':
         out.push({ field: base, message: `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}` });
         break;
+      case 'type': {
+        // One line per field even when several oneOf branches each wanted another type.
+        const prev = out.find((p) => p.field === base && p.message.startsWith('must be '));
+        const wanted = String((e.params as { type: string | string[] }).type);
+        if (prev) prev.message = `${prev.message} or ${wanted}`;
+        else out.push({ field: base, message: `must be ${wanted}` });
+        break;
+      }
+      case 'propertyNames':
+        out.push({ field: base, message: `invalid key ${JSON.stringify((e.params as { propertyName: string }).propertyName)}` });
+        break;
       case 'oneOf':
       case 'if':
         break; // the branch errors around it say what is wrong
@@ -141,9 +153,19 @@ export function describeProblems(where: string, errors: ErrorObject[] | null | u
         out.push({ field: base, message: e.message ?? e.keyword });
     }
   }
+  // A oneOf (e.g. `null` or an object) reports the type mismatch of every branch it did not take.
+  // When something deeper under that field failed, that is the real problem: drop the type lines.
+  const oneOfPaths = new Set((errors ?? []).filter((e) => e.keyword === 'oneOf').map((e) => where + e.instancePath.replace(/\//g, '.')));
+  const typeAt = new Set((errors ?? []).filter((e) => e.keyword === 'type').map((e) => where + e.instancePath.replace(/\//g, '.')));
+  const filtered = out.filter((p) => {
+    if (!oneOfPaths.has(p.field) || !typeAt.has(p.field) || !p.message.startsWith('must be ')) return true;
+    return !out.some((q) => q.field.startsWith(`${p.field}.`));
+  });
+  // Field names come from the client (unknown keys): keep them short in what we echo.
+  for (const p of filtered) if (p.field.length > 200) p.field = `${p.field.slice(0, 200)}...`;
   // ajv reports a failing field once per oneOf branch: keep one line per field + message.
   const seen = new Set<string>();
-  return out.filter((p) => (seen.has(`${p.field}\0${p.message}`) ? false : (seen.add(`${p.field}\0${p.message}`), true)));
+  return filtered.filter((p) => (seen.has(`${p.field}\0${p.message}`) ? false : (seen.add(`${p.field}\0${p.message}`), true)));
 }
 
 function newAjv(doc: OpenApiDoc, coerce: boolean): Ajv2020 {
@@ -165,6 +187,9 @@ export interface ValidRequest {
   query: Record<string, any>;
   body: any;
 }
+
+/** Problems listed in one error (message and details); the count of the rest is given. */
+const MAX_PROBLEMS = 50;
 
 export type RequestValidator = (input: RequestInput) => ValidRequest;
 
@@ -211,7 +236,10 @@ export class OpenApiValidators {
           problems.push(...describeProblems('body', validateBody.errors));
         }
         if (problems.length > 0) {
-          throw new InvalidInput(`invalid request: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`, { details: problems });
+          // Bounded: a body with 20,000 unknown keys must not produce a megabyte of error.
+          const shown = problems.slice(0, MAX_PROBLEMS);
+          const more = problems.length > MAX_PROBLEMS ? `; and ${problems.length - MAX_PROBLEMS} more` : '';
+          throw new InvalidInput(`invalid request: ${shown.map((p) => `${p.field}: ${p.message}`).join('; ')}${more}`, { details: shown });
         }
         return { params, query, body };
       });

@@ -4,6 +4,8 @@
  */
 import { Command } from 'commander';
 import { runNetworkAudit } from '../../drivers/network/leak-audit-cli';
+import { runHostAudit } from './audit-host';
+import { registerMigrationCommands } from './migration-cli';
 
 async function main(argv: string[]): Promise<number> {
   let code = 0;
@@ -20,6 +22,16 @@ async function main(argv: string[]): Promise<number> {
     .allowUnknownOption(false)
     .action(async (_opts, cmd: Command) => {
       code = await runNetworkAudit(cmd.args.length ? cmd.args : argvAfter(argv, 'network'));
+    });
+  registerMigrationCommands(program, (c) => { code = c; });
+  audit
+    .command('host')
+    .description('compare the database with Docker containers, OVS ports and host links of this host (read-only)')
+    .option('--json', 'print the report as JSON')
+    .option('--config <file>', 'config file (or COMPUTE_CONFIG)')
+    .allowUnknownOption(false)
+    .action(async () => {
+      code = await runHostAudit(argvAfter(argv, 'host'));
     });
   try {
     await program.parseAsync(argv, { from: 'user' });

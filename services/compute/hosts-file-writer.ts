@@ -62,5 +62,6 @@ export async function writeInPlace(file: string, text: string): Promise<boolean>
 }
 
 export async function removeInstanceFiles(stateDir: string, instanceUuid: string): Promise<void> {
-  await fs.rm(instanceDir(stateDir, instanceUuid), { recursive: true, force: true });
+  // A peer's hosts refresh may be writing into the directory meanwhile (ENOTEMPTY): retry.
+  await fs.rm(instanceDir(stateDir, instanceUuid), { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
 }

@@ -11,6 +11,7 @@ import type { InstanceSpec } from './instance-spec';
 import { runLifecycle, terminateInstance } from './lifecycle';
 import { getConsoleOutput, getDiagnostics, updateInstanceResources, type UpdateResourcesArgs } from './resources';
 import { buildAndRunInstance } from './spawn';
+import { auditHostEndpoint } from './host-audit';
 import { getMigration } from '../db/migrations-repo';
 import {
   abortMigration, confirmResize, finishResize, finishRevertResize, migrateInstance, prepResize, resumeMigration, revertResize,
@@ -47,6 +48,7 @@ export function createOperationEndpoints(deps: ComputeDeps): EndpointTable {
     update_instance_resources: byUuid('update_instance_resources', (ctx, a: UpdateResourcesArgs) => updateInstanceResources(deps, actionContext(ctx), a)),
     get_console_output: byUuid('get_console_output', (_ctx, a: ByUuid & { tail?: number }) => getConsoleOutput(deps, a.instance_uuid, a.tail ?? 100), true),
     get_diagnostics: byUuid('get_diagnostics', (_ctx, a: ByUuid) => getDiagnostics(deps, a.instance_uuid), true),
+    audit_host: auditHostEndpoint(deps),
     snapshot_instance: byUuid('snapshot_instance', (ctx, a: ByUuid & { image_name: string }) => snapshotInstance(deps, actionContext(ctx), a)),
     migrate_instance: byUuid('migrate_instance', (ctx, a: ByUuid & { dest_host: string; auto_confirm?: boolean }) => migrateInstance(deps, actionContext(ctx), a)),
     prep_resize: byUuid('prep_resize', (_ctx, a: MigArgs) => prepResize(deps, a), true),

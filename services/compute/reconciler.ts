@@ -4,7 +4,7 @@ import { describeError, NotFound } from '../errors';
 import { containerNameFor, HOST_LABEL, type ComputeDeps } from './compute-deps';
 import { removeInstanceFiles } from './hosts-file-writer';
 import { networksOf, refreshHostsEverywhere } from './hosts-sync';
-import { postStart, powerStateOf, terminateInstance } from './lifecycle';
+import { postStart, powerStateOf, replugAfterDockerStart, terminateInstance } from './lifecycle';
 import { releaseResources } from '../db/claims-repo';
 import { activeMigrationOf } from '../db/migrations-repo';
 import { autoConfirmDue } from './migration';
@@ -125,6 +125,71 @@ async function needsReplug(deps: ComputeDeps, inst: InstanceRow): Promise<boolea
     if (!r.ok) return true;
   }
   return false;
+}
+
+/**
+ * Docker `start` events of this host's instance containers -> re-plug (replugAfterDockerStart).
+ * The subscription is renewed when dockerd closes it (e.g. dockerd restarted), with backoff;
+ * each renewal runs one reconcile pass, because starts that happened while we were not
+ * subscribed (dockerd starting `unless-stopped` containers at boot) were not seen.
+ */
+export function startDockerEventWatcher(deps: ComputeDeps, opts: { retryMs?: number } = {}): { stop(): void } {
+  let stopped = false;
+  let unsubscribe: (() => void) | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let failures = 0;
+  const subscribe = async (afterGap: boolean): Promise<void> => {
+    if (stopped) return;
+    let lost = false;
+    const onLost = (err: Error): void => {
+      if (lost || stopped) return;
+      lost = true;
+      unsubscribe?.();
+      deps.log.warn({ err: describeError(err) }, 'docker event stream lost; resubscribing');
+      schedule();
+    };
+    try {
+      unsubscribe = await deps.docker.events(
+        { type: ['container'], event: ['start'], label: [INSTANCE_LABEL, `${HOST_LABEL}=${deps.config.host}`] },
+        (ev) => {
+          const uuid = ev.attributes[INSTANCE_LABEL];
+          if (!uuid) return;
+          replugAfterDockerStart(deps, uuid).catch((err) =>
+            deps.log.warn({ instanceUuid: uuid, err: describeError(err) }, 're-plug after docker start failed; the reconciler retries'));
+        },
+        onLost,
+      );
+      if (stopped) {
+        unsubscribe();
+        return;
+      }
+      failures = 0;
+      if (afterGap) {
+        const report = await reconcile(deps, { startup: false });
+        if (report.replugged.length) deps.log.info({ replugged: report.replugged }, 'Re-plugged instances started while the event stream was down');
+      }
+    } catch (err) {
+      if (!lost) {
+        lost = true;
+        deps.log.debug({ err: describeError(err) }, 'docker events: not subscribed yet');
+        schedule();
+      }
+    }
+  };
+  const schedule = (): void => {
+    if (stopped) return;
+    failures++;
+    timer = setTimeout(() => void subscribe(true), Math.min(5000, (opts.retryMs ?? 250) * 2 ** Math.min(failures, 5)));
+    timer.unref();
+  };
+  void subscribe(false);
+  return {
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      unsubscribe?.();
+    },
+  };
 }
 
 export function startReconcileLoop(deps: ComputeDeps): { stop(): void } {

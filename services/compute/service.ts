@@ -8,12 +8,13 @@ import { NetworksRepo } from '../db/networks-repo';
 import { describeError } from '../errors';
 import { logger } from '../logger';
 import { RpcClient } from '../rpc/client';
+import type { EndpointTable } from '../rpc/server';
 import { KeyedMutex } from '../rpc/keyed-mutex';
 import type { ComputeDeps, FaultInjector } from './compute-deps';
 import { createComputeEndpoints } from './endpoints';
 import { startHeartbeat } from './heartbeat';
 import { createOperationEndpoints } from './operation-endpoints';
-import { reconcile, startReconcileLoop } from './reconciler';
+import { reconcile, startDockerEventWatcher, startReconcileLoop } from './reconciler';
 import { startComputeRpc } from './rpc';
 
 export interface ComputeService {
@@ -41,12 +42,27 @@ export async function createComputeDeps(config: Config, db: Db, opts: { faults?:
     cgroups: new HostCgroupReader(),
     instanceLocks: new KeyedMutex(),
     log,
-    notifyPeers: rpcClient ? (network) => rpcClient.fanoutCast('refresh_hosts', { network_id: network }) : undefined,
+    // origin_host (a `_context_` key): our own server gets the fanout too and skips it, the
+    // local refresh having just been done by the caller.
+    notifyPeers: rpcClient ? (network) => rpcClient.fanoutCast('refresh_hosts', { network_id: network }, { context: { origin_host: config.host } }) : undefined,
     hosts: rpcClient
       ? { call: <T>(host: string, method: string, args: Record<string, unknown>, o?: { timeout?: number; context?: Record<string, unknown> }) =>
           rpcClient.call<T>(host, method, args, { timeout: o?.timeout ?? 300, ...(o?.context ? { context: o.context } : {}) }) }
       : undefined,
     faults: opts.faults,
+  };
+}
+
+/** refresh_hosts fanouts this host sent itself (after refreshing locally) are not run twice. */
+function skipOwnRefreshHosts(table: EndpointTable, host: string): EndpointTable {
+  const ep = table.refresh_hosts;
+  if (!ep) return table;
+  return {
+    ...table,
+    refresh_hosts: {
+      ...ep,
+      handler: (ctx, args) => (ctx.raw?.origin_host === host ? Promise.resolve({ changed: 0, skipped: 'sent by this host' }) : ep.handler(ctx, args)),
+    },
   };
 }
 
@@ -72,16 +88,18 @@ export async function startComputeService(config: Config, db: Db, opts: { faults
     config,
     db,
     instanceLocks: deps.instanceLocks,
-    endpoints: { ...createComputeEndpoints({ db, host: config.host }), ...createOperationEndpoints(deps) },
+    endpoints: skipOwnRefreshHosts({ ...createComputeEndpoints({ db, host: config.host }), ...createOperationEndpoints(deps) }, config.host),
     log: deps.log,
   });
   const loop = startReconcileLoop(deps);
+  const dockerEvents = startDockerEventWatcher(deps);
   return {
     deps,
     rpcClient,
     stopHeartbeat: () => hb.stop(),
     async stop() {
       loop.stop();
+      dockerEvents.stop();
       hb.stop();
       await rpc.stop();
       await rpcClient.close();

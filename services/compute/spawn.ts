@@ -8,9 +8,10 @@ import { childLogger } from '../logger';
 import { resultLabel, spawnStepDuration } from '../metrics';
 import { containerNameFor, HOST_LABEL, type ComputeDeps } from './compute-deps';
 import { hostsPath, removeInstanceFiles, resolvPath } from './hosts-file-writer';
-import { networksOf, refreshHostsEverywhere, writeInstanceNetFiles } from './hosts-sync';
+import { networksOf, writeInstanceNetFiles } from './hosts-sync';
 import { InstanceAction } from './instance-action';
 import { MB, type InstanceSpec } from './instance-spec';
+import { notePlugged, refreshHostsCoalesced } from './lifecycle';
 import { plugAll, unplugAll } from './networking';
 import { runPipeline, StepFailed, type Step } from './pipeline';
 import { resolveVolumes } from './volumes';
@@ -61,6 +62,9 @@ export function containerSpecFor(
     hostsFile: hostsPath(deps.config.stateDir, spec.uuid),
     resolvConfFile: resolvPath(deps.config.stateDir, spec.uuid),
     stopTimeoutSec: deps.config.stopTimeoutSec,
+    // dockerd brings running instances back after a crash or its own restart; the service then
+    // re-plugs them (Docker `start` events, reconciler as fallback). `stop` is never undone.
+    restartPolicy: 'unless-stopped',
   };
 }
 
@@ -134,8 +138,9 @@ function spawnSteps(deps: ComputeDeps): Array<Step<SpawnState>> {
         if (!info.state.running) throw new Conflict(`container exited right after start (exit code ${info.state.exitCode})`);
         s.pid = info.state.pid;
         await plugAll(deps, s.spec.uuid, s.pid, s.spec.net);
+        notePlugged(deps, s.spec.uuid, s.pid);
         await updateInstance(deps.db, s.spec.uuid, { vm_state: 'active', power_state: 'running' });
-        await refreshHostsEverywhere(deps, s.spec.networks.map((n) => n.network));
+        await refreshHostsCoalesced(deps, s.spec.networks.map((n) => n.network));
       },
       async undo(s) {
         await unplugAll(deps, s.spec.uuid);
@@ -218,7 +223,7 @@ export async function buildAndRunInstance(deps: ComputeDeps, ctx: ActionContext,
         host: null,
         fault: { step, message: describeError(cause), at: new Date().toISOString() },
       } as Partial<InstanceRow>).catch(() => undefined);
-      await refreshHostsEverywhere(deps, spec.networks.map((n) => n.network)).catch(() => undefined);
+      await refreshHostsCoalesced(deps, spec.networks.map((n) => n.network)).catch(() => undefined);
       throw cause;
     }
     return resultFor(deps, spec.uuid);

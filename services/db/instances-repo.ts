@@ -50,8 +50,9 @@ export async function listInstances(db: Db, f: InstanceFilter = {}): Promise<Ins
   if (f.vmState) q.where({ vm_state: f.vmState });
   if (f.projectId) q.where({ project_id: f.projectId });
   if (f.marker) {
-    const m = await db<InstanceRow>('instances').where({ uuid: f.marker }).first();
-    if (m) q.whereRaw('(created_at, uuid) > (?, ?)', [m.created_at, m.uuid]);
+    // Compared in SQL: a JS Date keeps milliseconds only, so a round-tripped created_at would be
+    // earlier than the stored microseconds and the marker row would come back on the next page.
+    q.whereRaw('(created_at, uuid) > (SELECT m.created_at, m.uuid FROM instances m WHERE m.uuid = ?)', [f.marker]);
   }
   if (f.limit) q.limit(f.limit);
   return (await q).map(normalise);

@@ -109,6 +109,21 @@ describe('cold migration between two real dockerd hosts through a real registry'
     await a.call('terminate_instance', { instance_uuid: z.uuid });
   });
 
+  test('snapshot_instance commits and pushes; the image runs elsewhere with the data', async () => {
+    const s = instanceSpec({ name: 'snap', hostname: 'snap' });
+    await a.call('build_and_run_instance', { instance: s });
+    await a.execIn(s.uuid, 'sh', '-c', 'echo snapped > /root/s.txt');
+    const r = await a.call('snapshot_instance', { instance_uuid: s.uuid, image_name: 'golden:v1' });
+    expect(r.image_ref).toBe(`${a.config.registry}/proj-test/golden:v1`);
+    expect(r.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(await a.docker('inspect', '-f', '{{.State.Running}}', `instance-${s.uuid}`)).toBe('true'); // unpaused after
+    await dockerB('pull', r.image_ref);
+    expect(await dockerB('run', '--rm', '--net=none', r.image_ref, 'cat', '/root/s.txt')).toBe('snapped');
+    await dockerB('rmi', r.image_ref);
+    await expect(a.call('snapshot_instance', { instance_uuid: s.uuid, image_name: 'Bad;Name' })).rejects.toThrow(/image_name/);
+    await a.call('terminate_instance', { instance_uuid: s.uuid });
+  });
+
   test('pre-flight refusals name the reason and touch nothing', async () => {
     const v = instanceSpec({ name: 'vol', hostname: 'vol', volumes: [{ host_path: `${a.config.volumeRoots[0]}/v1`, container_path: '/data' }] });
     await a.call('build_and_run_instance', { instance: v });
