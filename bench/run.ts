@@ -12,11 +12,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describeError } from '../services/errors';
+import { logger } from '../services/logger';
 import { formatTable, repoRoot, round, type BenchModule, type BenchModuleResult } from './lib';
 import { rpcBench } from './rpc-bench';
 import { spawnBench } from './spawn-bench';
+import { migrationBench } from './migration-bench';
 
-const MODULES: BenchModule[] = [rpcBench, spawnBench];
+const MODULES: BenchModule[] = [rpcBench, spawnBench, migrationBench];
 
 interface ModuleReport extends Partial<BenchModuleResult> {
   name: string;
@@ -74,6 +76,8 @@ function printModule(m: ModuleReport): void {
 }
 
 async function main(): Promise<number> {
+  // Service logs would interleave with the tables on stdout: warnings and errors only.
+  logger.level = process.env.LOG_LEVEL ?? 'warn';
   const root = repoRoot();
   const wanted = process.argv.slice(2);
   const unknown = wanted.filter((w) => !MODULES.some((m) => m.name === w));
