@@ -124,6 +124,51 @@ describe('cold migration between two real dockerd hosts through a real registry'
     await a.call('terminate_instance', { instance_uuid: s.uuid });
   });
 
+  test('no free dedicated CPU on the destination: refused by prep_resize, the source never stopped', async () => {
+    const fillers = [0, 1].map((i) => instanceSpec({ name: `fill${i}`, hostname: `fill${i}`, flavor: { vcpus: 1, memory_mb: 16, cpu_policy: 'dedicated' } }));
+    const spawned: string[] = [];
+    for (const f of fillers) {
+      try { await b.call('build_and_run_instance', { instance: f }); spawned.push(f.uuid); } catch { /* B may have fewer CPUs */ }
+    }
+    const d = instanceSpec({ name: 'ded', networks: [{ network: 'mig' }], flavor: { vcpus: 1, memory_mb: 16, cpu_policy: 'dedicated' } });
+    await a.call('build_and_run_instance', { instance: d });
+    const pidBefore = await a.docker('inspect', '-f', '{{.State.Pid}}', `instance-${d.uuid}`);
+    await expect(a.call('migrate_instance', { instance_uuid: d.uuid, dest_host: b.host })).rejects.toThrow(/not enough dedicated CPUs/);
+    expect(await a.docker('inspect', '-f', '{{.State.Pid}}', `instance-${d.uuid}`)).toBe(pidBefore); // never stopped
+    expect((await a.t.db('migrations').where({ instance_uuid: d.uuid }).first()).status).toBe('error');
+    expect(await a.call('get_info', { instance_uuid: d.uuid })).toMatchObject({ vm_state: 'active', host: a.host });
+    for (const u of spawned) await b.call('terminate_instance', { instance_uuid: u });
+    await a.call('terminate_instance', { instance_uuid: d.uuid });
+  });
+
+  test('a finished migration past its auto_confirm_at is confirmed by the periodic task', async () => {
+    const { autoConfirmDue } = await import('../../services/compute/migration');
+    const s = instanceSpec({ name: 'auto', networks: [{ network: 'mig' }] });
+    await a.call('build_and_run_instance', { instance: s });
+    const mig = await a.call('migrate_instance', { instance_uuid: s.uuid, dest_host: b.host });
+    expect(mig.status).toBe('finished');
+    expect(await autoConfirmDue(a.service.deps)).toEqual([]); // no deadline set (autoConfirmSec 0)
+    await a.t.db('migrations').where({ id: mig.id }).update({ auto_confirm_at: new Date(Date.now() - 1000) });
+    expect(await autoConfirmDue(a.service.deps)).toEqual([mig.id]);
+    expect((await a.t.db('migrations').where({ id: mig.id }).first()).status).toBe('confirmed');
+    expect(await a.docker('ps', '-aq', '--filter', `label=compute.instance-uuid=${s.uuid}`)).toBe('');
+    await b.call('terminate_instance', { instance_uuid: s.uuid });
+  });
+
+  test('registry unreachable at pre-flight: refused before anything is stopped', async () => {
+    const s = instanceSpec({ name: 'pre', hostname: 'pre' });
+    await a.call('build_and_run_instance', { instance: s });
+    await registry.cut();
+    try {
+      await expect(a.call('migrate_instance', { instance_uuid: s.uuid, dest_host: b.host })).rejects.toThrow(/registry .* not reachable/);
+    } finally {
+      await registry.restore();
+    }
+    expect(await a.docker('inspect', '-f', '{{.State.Running}}', `instance-${s.uuid}`)).toBe('true');
+    expect(await a.t.db('migrations').where({ instance_uuid: s.uuid })).toHaveLength(0);
+    await a.call('terminate_instance', { instance_uuid: s.uuid });
+  });
+
   test('pre-flight refusals name the reason and touch nothing', async () => {
     const v = instanceSpec({ name: 'vol', hostname: 'vol', volumes: [{ host_path: `${a.config.volumeRoots[0]}/v1`, container_path: '/data' }] });
     await a.call('build_and_run_instance', { instance: v });
