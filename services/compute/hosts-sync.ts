@@ -2,7 +2,8 @@ import { renderHostsFile, type HostsEntry } from '../../drivers/network';
 import type { Db } from '../db/knex';
 import { describeError } from '../errors';
 import type { ComputeDeps } from './compute-deps';
-import { hostsPath, resolvPath, writeInPlace } from './hosts-file-writer';
+import fs from 'node:fs/promises';
+import { hostsPath, instanceDir, resolvPath, writeInPlace } from './hosts-file-writer';
 
 /** Instances whose lines peers should see: everything that holds its address and a name. */
 const LISTED_STATES = ['building', 'active', 'stopped', 'paused', 'resized'];
@@ -37,7 +38,13 @@ export async function resolvConfFor(db: Db, instanceUuid: string): Promise<strin
 }
 
 /** Write (in place) the hosts and resolv.conf files of one local instance. */
-export async function writeInstanceNetFiles(deps: Pick<ComputeDeps, 'db' | 'config'>, instanceUuid: string): Promise<boolean> {
+export async function writeInstanceNetFiles(
+  deps: Pick<ComputeDeps, 'db' | 'config'>,
+  instanceUuid: string,
+  opts: { onlyIfPresent?: boolean } = {},
+): Promise<boolean> {
+  // A refresh racing with a terminate must not recreate the directory the terminate removed.
+  if (opts.onlyIfPresent && !(await fs.stat(instanceDir(deps.config.stateDir, instanceUuid)).then(() => true, () => false))) return false;
   const text = renderHostsFile(await hostsEntriesFor(deps.db, instanceUuid));
   const changed = await writeInPlace(hostsPath(deps.config.stateDir, instanceUuid), text);
   await writeInPlace(resolvPath(deps.config.stateDir, instanceUuid), await resolvConfFor(deps.db, instanceUuid));
@@ -61,7 +68,7 @@ export async function refreshLocalHosts(deps: Pick<ComputeDeps, 'db' | 'config' 
   let changed = 0;
   for (const { uuid } of locals) {
     try {
-      if (await writeInstanceNetFiles(deps, uuid)) changed++;
+      if (await writeInstanceNetFiles(deps, uuid, { onlyIfPresent: true })) changed++;
     } catch (err) {
       deps.log.warn({ instanceUuid: uuid, err: describeError(err) }, 'could not refresh hosts file');
     }
