@@ -39,6 +39,13 @@ export const spawnStepDuration = new client.Histogram({
   registers: [registry],
 });
 
+export const containerEvents = new client.Counter({
+  name: 'compute_container_events_total',
+  help: 'Docker events of instance containers on this host (oom, die), by event',
+  labelNames: ['host', 'event'] as const,
+  registers: [registry],
+});
+
 export const apiRequests = new client.Counter({
   name: 'compute_api_requests_total',
   help: 'Admin API requests, by method, route and status code',

@@ -1,11 +1,13 @@
 import { INSTANCE_LABEL } from '../../drivers/docker';
-import { listInstances, updateInstance, type InstanceRow, type PowerState, type VmState } from '../db/instances-repo';
+import { getInstance, listInstances, updateInstance, type InstanceRow, type PowerState, type VmState } from '../db/instances-repo';
 import { describeError, NotFound } from '../errors';
 import { containerNameFor, HOST_LABEL, type ComputeDeps } from './compute-deps';
 import { removeInstanceFiles } from './hosts-file-writer';
 import { networksOf, refreshHostsEverywhere } from './hosts-sync';
 import { postStart, powerStateOf, replugAfterDockerStart, terminateInstance } from './lifecycle';
 import { releaseResources } from '../db/claims-repo';
+import { containerEvents } from '../metrics';
+import { InstanceAction } from './instance-action';
 import { activeMigrationOf } from '../db/migrations-repo';
 import { autoConfirmDue } from './migration';
 import { driverFor, nicsOf, unplugAll } from './networking';
@@ -133,6 +135,22 @@ async function needsReplug(deps: ComputeDeps, inst: InstanceRow): Promise<boolea
  * each renewal runs one reconcile pass, because starts that happened while we were not
  * subscribed (dockerd starting `unless-stopped` containers at boot) were not seen.
  */
+/**
+ * Count an OOM kill or a container death and record it as an instance action (`containerEvent`)
+ * with one event (`docker_oom` / `docker_die` + exit code), so admins see it in the actions log.
+ * A death we caused ourselves (a stop, reboot, delete or migration in progress) is only counted.
+ */
+export async function recordContainerEvent(deps: ComputeDeps, uuid: string, action: 'die' | 'oom', attributes: Record<string, string>): Promise<void> {
+  containerEvents.inc({ host: deps.config.host, event: action });
+  const inst = await getInstance(deps.db, uuid);
+  if (!inst || inst.host !== deps.config.host) return;
+  if (action === 'die' && (inst.task_state || inst.vm_state !== 'active' || deps.instanceLocks.isLocked(uuid))) return;
+  const details = { exitCode: attributes.exitCode !== undefined ? Number(attributes.exitCode) : null, container: attributes.name ?? null };
+  await InstanceAction.run(deps.db, uuid, 'containerEvent', deps.config.host, { requestId: `docker-${action}` }, (a) =>
+    a.event(`docker_${action}`, async () => undefined, details));
+  deps.log.warn({ instanceUuid: uuid, event: action, ...details }, action === 'oom' ? 'Instance hit its memory limit (OOM kill)' : 'Instance container died');
+}
+
 export function startDockerEventWatcher(deps: ComputeDeps, opts: { retryMs?: number } = {}): { stop(): void } {
   let stopped = false;
   let unsubscribe: (() => void) | undefined;
@@ -150,10 +168,15 @@ export function startDockerEventWatcher(deps: ComputeDeps, opts: { retryMs?: num
     };
     try {
       unsubscribe = await deps.docker.events(
-        { type: ['container'], event: ['start'], label: [INSTANCE_LABEL, `${HOST_LABEL}=${deps.config.host}`] },
+        { type: ['container'], event: ['start', 'die', 'oom'], label: [INSTANCE_LABEL, `${HOST_LABEL}=${deps.config.host}`] },
         (ev) => {
           const uuid = ev.attributes[INSTANCE_LABEL];
           if (!uuid) return;
+          if (ev.action === 'die' || ev.action === 'oom') {
+            recordContainerEvent(deps, uuid, ev.action, ev.attributes).catch((err) =>
+              deps.log.warn({ instanceUuid: uuid, err: describeError(err) }, 'could not record container event'));
+            return;
+          }
           replugAfterDockerStart(deps, uuid).catch((err) =>
             deps.log.warn({ instanceUuid: uuid, err: describeError(err) }, 're-plug after docker start failed; the reconciler retries'));
         },

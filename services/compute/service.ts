@@ -1,4 +1,6 @@
+import http from 'node:http';
 import { HostCgroupReader } from '../../drivers/cgroups';
+import { collectProcessMetrics, registry } from '../metrics';
 import { DockerodeDriver } from '../../drivers/docker';
 import { loadNetworkDrivers } from '../../drivers/network';
 import type { CommandRunner } from '../../drivers/network/exec';
@@ -16,6 +18,34 @@ import { startHeartbeat } from './heartbeat';
 import { createOperationEndpoints } from './operation-endpoints';
 import { reconcile, startDockerEventWatcher, startReconcileLoop } from './reconciler';
 import { startComputeRpc } from './rpc';
+
+/**
+ * The compute service's own GET /metrics (RPC, spawn steps, container events, process), for a
+ * host that runs without the API (`--no-api`). With the API in the same process, /metrics of
+ * the API shows the same registry.
+ */
+export async function startMetricsServer(listen: string, port: number): Promise<http.Server> {
+  collectProcessMetrics();
+  const server = http.createServer((req, res) => {
+    if (req.method === 'GET' && req.url?.split('?')[0] === '/metrics') {
+      registry.metrics().then((text) => {
+        res.writeHead(200, { 'Content-Type': registry.contentType });
+        res.end(text);
+      }, (err) => {
+        res.writeHead(500, { 'Content-Type': 'text/plain' });
+        res.end(String(err));
+      });
+      return;
+    }
+    res.writeHead(404, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ error: { code: 'not_found', message: `no route for ${req.method} ${req.url}` } }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, listen, () => resolve());
+  });
+  return server;
+}
 
 export interface ComputeService {
   deps: ComputeDeps;
@@ -93,6 +123,7 @@ export async function startComputeService(config: Config, db: Db, opts: { faults
   });
   const loop = startReconcileLoop(deps);
   const dockerEvents = startDockerEventWatcher(deps);
+  const metricsServer = config.metricsPort > 0 ? await startMetricsServer(config.api.listen, config.metricsPort) : undefined;
   return {
     deps,
     rpcClient,
@@ -101,6 +132,7 @@ export async function startComputeService(config: Config, db: Db, opts: { faults
       loop.stop();
       dockerEvents.stop();
       hb.stop();
+      await new Promise<void>((r) => (metricsServer ? metricsServer.close(() => r()) : r()));
       await rpc.stop();
       await rpcClient.close();
     },

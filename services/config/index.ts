@@ -55,6 +55,8 @@ export interface Config {
    * dedicated instances; shared instances float over the shared list with cpu.shares weights. */
   cpus: { dedicated: string; shared: string };
   memoryReservedMb: number;
+  /** Port of the compute service's own /metrics on api.listen (0 = off; the API serves them too). */
+  metricsPort: number;
   heartbeatIntervalSec: number;
   reconcileIntervalSec: number;
   testImage: string;
@@ -141,6 +143,7 @@ export const configSchema = {
       },
     },
     memoryReservedMb: { type: 'integer', minimum: 0 },
+    metricsPort: { type: 'integer', minimum: 0, maximum: 65535 },
     heartbeatIntervalSec: { type: 'integer', minimum: 1, maximum: 3600 },
     reconcileIntervalSec: { type: 'integer', minimum: 5, maximum: 86400 },
     testImage: { type: 'string', pattern: '^[A-Za-z0-9._/:-]+$' },
@@ -174,6 +177,7 @@ export function defaults(): Config {
     migration: { destHeartbeatMaxAgeSec: 60, autoConfirmSec: 0 },
     cpus: { dedicated: 'all', shared: 'all' },
     memoryReservedMb: 512,
+    metricsPort: 0,
     heartbeatIntervalSec: 10,
     reconcileIntervalSec: 60,
     testImage: 'compute-test/busybox:latest',
@@ -206,6 +210,7 @@ const ENV_MAP: Array<[string, string, 'string' | 'int' | 'bool' | 'list']> = [
   ['COMPUTE_CPUS_DEDICATED', 'cpus.dedicated', 'string'],
   ['COMPUTE_CPUS_SHARED', 'cpus.shared', 'string'],
   ['COMPUTE_MEMORY_RESERVED_MB', 'memoryReservedMb', 'int'],
+  ['COMPUTE_METRICS_PORT', 'metricsPort', 'int'],
   ['COMPUTE_HEARTBEAT_INTERVAL_SEC', 'heartbeatIntervalSec', 'int'],
   ['COMPUTE_LOG_LEVEL', 'logLevel', 'string'],
 ];
