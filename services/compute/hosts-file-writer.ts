@@ -48,8 +48,9 @@ export async function writeInPlace(file: string, text: string): Promise<boolean>
     const old = await handle.readFile({ encoding: 'utf8' });
     if (old === text) return false;
     const next = `${file}.next`;
-    await fs.writeFile(`${next}.tmp`, text, { mode: 0o644 });
-    await fs.rename(`${next}.tmp`, next);
+    const tmp = `${next}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    await fs.writeFile(tmp, text, { mode: 0o644 });
+    await fs.rename(tmp, next);
     const buf = padForInPlace(text, Buffer.byteLength(old, 'utf8'));
     await handle.write(buf, 0, buf.length, 0);
     await handle.truncate(Buffer.byteLength(text, 'utf8'));

@@ -3,6 +3,7 @@ import type { Db } from '../db/knex';
 import { describeError } from '../errors';
 import type { ComputeDeps } from './compute-deps';
 import fs from 'node:fs/promises';
+import { KeyedMutex } from '../rpc/keyed-mutex';
 import { hostsPath, instanceDir, resolvPath, writeInPlace } from './hosts-file-writer';
 
 /** Instances whose lines peers should see: everything that holds its address and a name. */
@@ -38,17 +39,23 @@ export async function resolvConfFor(db: Db, instanceUuid: string): Promise<strin
 }
 
 /** Write (in place) the hosts and resolv.conf files of one local instance. */
+/** One writer per instance's files at a time (local refresh, fanout and start can overlap). */
+const fileLocks = new KeyedMutex();
+
 export async function writeInstanceNetFiles(
   deps: Pick<ComputeDeps, 'db' | 'config'>,
   instanceUuid: string,
   opts: { onlyIfPresent?: boolean } = {},
 ): Promise<boolean> {
-  // A refresh racing with a terminate must not recreate the directory the terminate removed.
-  if (opts.onlyIfPresent && !(await fs.stat(instanceDir(deps.config.stateDir, instanceUuid)).then(() => true, () => false))) return false;
-  const text = renderHostsFile(await hostsEntriesFor(deps.db, instanceUuid));
-  const changed = await writeInPlace(hostsPath(deps.config.stateDir, instanceUuid), text);
-  await writeInPlace(resolvPath(deps.config.stateDir, instanceUuid), await resolvConfFor(deps.db, instanceUuid));
-  return changed;
+  return fileLocks.runExclusive(instanceUuid, async () => {
+    // A refresh racing with a terminate must not recreate the directory the terminate removed.
+    if (opts.onlyIfPresent && !(await fs.stat(instanceDir(deps.config.stateDir, instanceUuid)).then(() => true, () => false))) return false;
+    // Entries are read inside the lock, so the last writer always writes the newest peers.
+    const text = renderHostsFile(await hostsEntriesFor(deps.db, instanceUuid));
+    const changed = await writeInPlace(hostsPath(deps.config.stateDir, instanceUuid), text);
+    await writeInPlace(resolvPath(deps.config.stateDir, instanceUuid), await resolvConfFor(deps.db, instanceUuid));
+    return changed;
+  });
 }
 
 /**

@@ -1,7 +1,9 @@
+import { setIoThrottle } from '../../drivers/cgroups';
 import type { ActionContext } from '../db/actions-repo';
 import { releaseResources } from '../db/claims-repo';
+import { activeMigrationOf } from '../db/migrations-repo';
 import { getInstance, updateInstance, type InstanceRow, type PowerState, type VmState } from '../db/instances-repo';
-import { NotFound } from '../errors';
+import { Conflict, NotFound } from '../errors';
 import { childLogger } from '../logger';
 import { containerNameFor, type ComputeDeps } from './compute-deps';
 import { removeInstanceFiles } from './hosts-file-writer';
@@ -80,6 +82,20 @@ export async function postStart(deps: ComputeDeps, inst: InstanceRow): Promise<v
   await plugAll(deps, inst.uuid, info.state.pid, (inst.spec as unknown as InstanceSpec).net);
   notePlugged(deps, inst.uuid, info.state.pid);
   await writeInstanceNetFiles(deps, inst.uuid);
+  await applyIoThrottle(deps, inst, info.state.pid);
+}
+
+/**
+ * Block IO limits changed by update_instance_resources live only in the cgroup (Docker's update
+ * API cannot change throttle devices): re-apply the recorded ones on every start.
+ */
+async function applyIoThrottle(deps: ComputeDeps, inst: InstanceRow, pid: number): Promise<void> {
+  const io = (inst.spec as unknown as InstanceSpec).io;
+  if (!io || !Object.values(io).some((v) => v)) return;
+  const disk = await deps.cgroups.wholeDiskFor(deps.config.dockerDataRoot);
+  await setIoThrottle(await deps.cgroups.locate(pid), {
+    majorMinor: disk.majorMinor, readBps: io.read_bps, writeBps: io.write_bps, readIops: io.read_iops, writeIops: io.write_iops,
+  });
 }
 
 /**
@@ -222,6 +238,11 @@ export async function terminateInstance(deps: ComputeDeps, ctx: ActionContext, u
     throw new NotFound(`Instance ${uuid} could not be found on host ${deps.config.host} (it is on ${inst.host}).`);
   }
   checkTransition('terminate', inst.vm_state, inst.task_state);
+  const mig = await activeMigrationOf(deps.db, uuid);
+  if (mig) {
+    throw new Conflict(`instance ${uuid} has migration ${mig.id} in flight (${mig.status}, ${mig.source_host} -> ${mig.dest_host}): ` +
+      `confirm or revert it (or resume it) first, so neither host keeps a copy`, { details: { migration_id: mig.id, status: mig.status } });
+  }
   const log = childLogger({ instanceUuid: uuid, requestId: ctx.requestId });
   await updateInstance(deps.db, uuid, { task_state: 'deleting' });
   const networks = await networksOf(deps.db, uuid);

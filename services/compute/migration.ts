@@ -20,7 +20,7 @@ import { claimResources } from '../db/claims-repo';
 import { heartbeatAgeSec, getHost } from '../db/hosts-repo';
 import { getInstance, updateInstance, type InstanceRow } from '../db/instances-repo';
 import {
-  activeMigrationOf, createMigration, getMigration, updateMigration, type MigrationProgress, type MigrationRow, type MigrationStatus,
+  activeMigrationOf, createMigration, getMigration, transitionMigration, updateMigration, type MigrationProgress, type MigrationRow, type MigrationStatus,
 } from '../db/migrations-repo';
 import { Conflict, describeError, InvalidInput, NotFound, Unavailable } from '../errors';
 import { childLogger } from '../logger';
@@ -36,6 +36,12 @@ import { blkioFor, containerSpecFor } from './spawn';
 import { checkTransition } from './state-machine';
 
 /** Source-side steps in order; `migration.step` holds the last one finished. */
+/** Pull (30 min) + create + start on the destination, with margin. */
+export const DEST_CALL_TIMEOUT_SEC = 2400;
+
+/** Label of a destination container: which migration made it. */
+export const MIGRATION_LABEL = 'compute.migration-id';
+
 export const SOURCE_STEPS = ['created', 'prep_resize', 'stopped', 'pushed', 'finish_resize'] as const;
 type SourceStep = (typeof SOURCE_STEPS)[number];
 
@@ -152,7 +158,7 @@ async function runMigration(deps: ComputeDeps, ctx: ActionContext, mig: Migratio
         await a.event('compute_commit_and_push', () => timed(deps, mig, 'pushed', async () => {
           const ref = imageRefFor(deps.config.registry, inst.project_id, inst.uuid, `mig-${mig.id}`);
           await deps.faults?.afterStep?.('mig_before_commit', inst.uuid);
-          const r = await commitAndPush(deps, containerNameFor(inst.uuid), ref, { [INSTANCE_LABEL]: inst.uuid, 'compute.migration-id': String(mig.id) }, false);
+          const r = await commitAndPush(deps, containerNameFor(inst.uuid), ref, { [INSTANCE_LABEL]: inst.uuid, [MIGRATION_LABEL]: String(mig.id) }, false);
           await updateMigration(deps.db, mig.id, { image_ref: r.image_ref, image_digest: r.digest });
           mig.image_ref = r.image_ref;
           await deps.faults?.afterStep?.('mig_committed', inst.uuid);
@@ -161,8 +167,14 @@ async function runMigration(deps: ComputeDeps, ctx: ActionContext, mig: Migratio
       }
       if (!done('finish_resize')) {
         await a.event('compute_finish_resize', () => timed(deps, mig, 'finish_resize', async () => {
-          await hosts.call(mig.dest_host, 'finish_resize', { instance_uuid: inst.uuid, migration_id: mig.id }, { context: callCtx });
+          // Longer than the destination's own pull/create/start deadlines, so we never give up
+          // (and roll back) while the destination is still working.
+          await hosts.call(mig.dest_host, 'finish_resize', { instance_uuid: inst.uuid, migration_id: mig.id }, { context: callCtx, timeout: DEST_CALL_TIMEOUT_SEC });
         }));
+      }
+      // Outside the step block: a crash between recording the step and this status must not
+      // leave the migration stuck in post-migrating (resume lands here again).
+      if (mig.status !== 'finished') {
         const stoppedAt = mig.progress.stopped_at ?? (await getMigration(deps.db, mig.id)).progress.stopped_at;
         const downtime = stoppedAt ? Date.now() - new Date(stoppedAt).getTime() : undefined;
         const autoAt = deps.config.migration.autoConfirmSec > 0 ? new Date(Date.now() + deps.config.migration.autoConfirmSec * 1000) : null;
@@ -182,27 +194,39 @@ async function runMigration(deps: ComputeDeps, ctx: ActionContext, mig: Migratio
   });
 }
 
-/** Undo a migration that did not reach `finished`: dest aborts, source runs again. */
+/**
+ * Undo a migration that did not reach `finished`: the status goes to `error` first (so a crash
+ * mid-rollback never looks resumable), the destination aborts, the source runs again. If the
+ * destination may be running a copy (finish_resize was sent) and did not confirm the abort, the
+ * source is NOT restarted: two copies with one IP and MAC would be worse than a stopped one.
+ */
 async function rollback(deps: ComputeDeps, mig: MigrationRow, cause: unknown): Promise<void> {
   const notes: string[] = [];
+  const finishSent = mig.step === 'pushed' || mig.step === 'finish_resize';
+  await setStatus(deps, mig, 'error', { error: `${describeError(cause)} (rolling back)` });
+  let aborted = true;
   try {
-    await hostsOf(deps).call(mig.dest_host, 'abort_migration', { instance_uuid: mig.instance_uuid, migration_id: mig.id });
+    await hostsOf(deps).call(mig.dest_host, 'abort_migration', { instance_uuid: mig.instance_uuid, migration_id: mig.id }, { timeout: DEST_CALL_TIMEOUT_SEC });
   } catch (err) {
-    notes.push(`destination ${mig.dest_host} could not abort: ${describeError(err)}`);
+    aborted = false;
+    notes.push(`destination ${mig.dest_host} did not confirm the abort: ${describeError(err)}`);
   }
   const inst = (await getInstance(deps.db, mig.instance_uuid))!;
   const containerId = mig.progress.source_container_id ?? containerNameFor(inst.uuid);
+  const restart = mig.progress.power_before !== 'shutdown' && (aborted || !finishSent);
   await updateInstance(deps.db, inst.uuid, { host: deps.config.host, container_id: containerId });
-  if (mig.progress.power_before !== 'shutdown') {
+  if (restart) {
     await deps.docker.start(containerId);
     await postStart(deps, { ...inst, host: deps.config.host, container_id: containerId });
+  } else if (mig.progress.power_before !== 'shutdown') {
+    notes.push(`the source container was left stopped: check ${mig.dest_host} for instance-${inst.uuid}, then start it on ${deps.config.host}`);
   }
   await updateInstance(deps.db, inst.uuid, {
     task_state: null,
-    vm_state: mig.progress.power_before === 'shutdown' ? 'stopped' : 'active',
-    power_state: mig.progress.power_before === 'shutdown' ? 'shutdown' : 'running',
+    vm_state: restart ? 'active' : 'stopped',
+    power_state: restart ? 'running' : 'shutdown',
   });
-  await setStatus(deps, mig, 'error', { error: [describeError(cause), ...notes].join('; ') });
+  await updateMigration(deps.db, mig.id, { error: [describeError(cause), ...notes].join('; ') });
 }
 
 /** The instance as the destination sees it during a migration (its host is still the source). */
@@ -229,6 +253,8 @@ export async function prepResize(deps: ComputeDeps, args: { instance_uuid: strin
   for (const t of new Set((await deps.db('ip_allocations as a').join('networks as n', 'n.name', 'a.network').where('a.instance_uuid', inst.uuid).select('n.type')).map((r: { type: string }) => r.type))) {
     if (!deps.networkDrivers.has(t as never)) throw new Conflict(`destination ${deps.config.host} has no ${t} network driver`);
   }
+  // Pins left here by an earlier migration of this instance that failed without an abort.
+  await deps.db('cpu_pins').where({ host: deps.config.host, instance_uuid: inst.uuid }).whereNotNull('migration_id').whereNot({ migration_id: mig.id }).del();
   const claim = await claimFor(deps, inst, mig);
   return { cpuset: claim.cpuset, cpus: claim.cpus };
 }
@@ -245,9 +271,24 @@ export async function finishResize(deps: ComputeDeps, args: { instance_uuid: str
   const local = { ...deps, config: deps.config };
   await writeInstanceNetFiles(local, inst.uuid);
   const cspec = containerSpecFor(deps, { ...spec, image: mig.image_ref }, inst.hostname!, claim, [], await blkioFor(deps, spec.io), domain);
+  cspec.labels[MIGRATION_LABEL] = String(mig.id);
+  // A container of this instance left by an earlier, failed migration must not be reused.
+  const existing = await deps.docker.inspect(containerNameFor(inst.uuid)).catch((e) => (e instanceof NotFound ? undefined : Promise.reject(e)));
+  if (existing && existing.labels[MIGRATION_LABEL] !== String(mig.id)) await deps.docker.remove(existing.id, { force: true });
   const id = await deps.docker.create(cspec);
   await updateMigration(deps.db, mig.id, {}, { dest_container_id: id });
-  await updateInstance(deps.db, inst.uuid, { host: deps.config.host, container_id: id, vm_state: 'resized', task_state: 'resize_finish' });
+  // The source may have given up (timeout, rollback) while we pulled: take over only if the
+  // migration is still in flight, in the same transaction that moves the instance here.
+  const tookOver = await deps.db.transaction(async (trx) => {
+    const row = await trx('migrations').where({ id: mig.id }).forUpdate().first();
+    if (!row || !['migrating', 'post-migrating'].includes(row.status)) return false;
+    await trx('instances').where({ uuid: inst.uuid }).update({ host: deps.config.host, container_id: id, vm_state: 'resized', task_state: 'resize_finish', updated_at: trx.fn.now() });
+    return true;
+  });
+  if (!tookOver) {
+    await deps.docker.remove(id, { force: true });
+    throw new Conflict(`migration ${mig.id} is no longer in flight (the source gave up); nothing was started here`);
+  }
   if (mig.progress.power_before !== 'shutdown') {
     await deps.docker.start(id);
     await postStart(deps, { ...inst, host: deps.config.host, container_id: id });
@@ -273,8 +314,12 @@ export async function confirmResize(deps: ComputeDeps, ctx: ActionContext, args:
   const { mig } = await migratingInstance(deps, args.instance_uuid, args.migration_id);
   if (mig.source_host !== deps.config.host) throw new InvalidInput(`confirm_resize runs on the source ${mig.source_host}, not ${deps.config.host}`);
   if (mig.status === 'confirmed') return mig;
-  if (mig.status !== 'finished' && mig.status !== 'confirming') throw new Conflict(`migration ${mig.id} is ${mig.status}; only a finished migration can be confirmed`);
-  await setStatus(deps, mig, 'confirming');
+  if (!(await transitionMigration(deps.db, mig.id, ['finished', 'confirming'], 'confirming'))) {
+    const now = await getMigration(deps.db, mig.id);
+    if (now.status === 'confirmed') return now;
+    throw new Conflict(`migration ${mig.id} is ${now.status}; only a finished migration can be confirmed`);
+  }
+  mig.status = 'confirming';
   await InstanceAction.run(deps.db, mig.instance_uuid, 'confirmResize', deps.config.host, ctx, async (a) => {
     await a.event('compute_confirm_resize', async () => {
       await deps.docker.remove(containerNameFor(mig.instance_uuid), { force: true });
@@ -299,8 +344,12 @@ export async function revertResize(deps: ComputeDeps, ctx: ActionContext, args: 
   const { mig } = await migratingInstance(deps, args.instance_uuid, args.migration_id);
   if (mig.dest_host !== deps.config.host) throw new InvalidInput(`revert_resize runs on the destination ${mig.dest_host}, not ${deps.config.host}`);
   if (mig.status === 'reverted') return mig;
-  if (mig.status !== 'finished' && mig.status !== 'reverting') throw new Conflict(`migration ${mig.id} is ${mig.status}; only a finished migration can be reverted`);
-  await setStatus(deps, mig, 'reverting');
+  if (!(await transitionMigration(deps.db, mig.id, ['finished', 'reverting'], 'reverting'))) {
+    const now = await getMigration(deps.db, mig.id);
+    if (now.status === 'reverted') return now;
+    throw new Conflict(`migration ${mig.id} is ${now.status}; only a finished migration can be reverted`);
+  }
+  mig.status = 'reverting';
   await updateInstance(deps.db, mig.instance_uuid, { task_state: 'resize_reverting' });
   await InstanceAction.run(deps.db, mig.instance_uuid, 'revertResize', deps.config.host, ctx, async (a) => {
     await a.event('compute_revert_resize', () => abortMigration(deps, args));
@@ -314,6 +363,8 @@ export async function revertResize(deps: ComputeDeps, ctx: ActionContext, args: 
 export async function finishRevertResize(deps: ComputeDeps, args: { instance_uuid: string; migration_id: number }) {
   const { inst, mig } = await migratingInstance(deps, args.instance_uuid, args.migration_id);
   if (mig.source_host !== deps.config.host) throw new InvalidInput(`finish_revert_resize runs on the source ${mig.source_host}, not ${deps.config.host}`);
+  if (mig.status === 'reverted') return { reverted: true };
+  if (mig.status !== 'reverting') throw new Conflict(`migration ${mig.id} is ${mig.status}, not reverting: the source container is not restarted`);
   const containerId = mig.progress.source_container_id ?? containerNameFor(inst.uuid);
   await updateInstance(deps.db, inst.uuid, { host: deps.config.host, container_id: containerId });
   await writeInstanceNetFiles(deps, inst.uuid);
@@ -326,7 +377,7 @@ export async function finishRevertResize(deps: ComputeDeps, args: { instance_uui
     power_state: mig.progress.power_before === 'shutdown' ? 'shutdown' : 'running',
     task_state: null,
   });
-  await updateMigration(deps.db, mig.id, { status: 'reverted', step: 'reverted' });
+  await transitionMigration(deps.db, mig.id, ['reverting'], 'reverted', 'reverted');
   return { reverted: true };
 }
 
@@ -336,8 +387,12 @@ export async function autoConfirmDue(deps: ComputeDeps): Promise<number[]> {
     .whereNotNull('auto_confirm_at').where('auto_confirm_at', '<=', deps.db.fn.now()).select('id', 'instance_uuid')) as Array<{ id: number; instance_uuid: string }>;
   const out: number[] = [];
   for (const m of due) {
-    await deps.instanceLocks.runExclusive(m.instance_uuid, () => confirmResize(deps, { requestId: 'auto-confirm' }, { instance_uuid: m.instance_uuid, migration_id: m.id }));
-    out.push(m.id);
+    try {
+      await deps.instanceLocks.runExclusive(m.instance_uuid, () => confirmResize(deps, { requestId: 'auto-confirm' }, { instance_uuid: m.instance_uuid, migration_id: m.id }));
+      out.push(m.id);
+    } catch (err) {
+      deps.log.warn({ migrationId: m.id, instanceUuid: m.instance_uuid, err: describeError(err) }, 'auto-confirm failed; will retry');
+    }
   }
   return out;
 }

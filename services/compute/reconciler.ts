@@ -62,14 +62,19 @@ async function cleanFailedBuild(deps: ComputeDeps, inst: InstanceRow): Promise<v
 export async function reconcile(deps: ComputeDeps, opts: { startup: boolean }): Promise<ReconcileReport> {
   const report: ReconcileReport = { checked: 0, synced: [], failedBuilds: [], clearedTasks: [], finishedDeletes: [], replugged: [], orphans: [], errors: [] };
   const rows = await listInstances(deps.db, { host: deps.config.host });
-  for (const inst of rows) {
-    if (!opts.startup && (inst.task_state || deps.instanceLocks.isLocked(inst.uuid))) continue;
-    // A migration in flight owns the instance's state on both hosts: resume_migration, confirm
-    // or revert decide, not the reconciler.
-    if (await activeMigrationOf(deps.db, inst.uuid)) continue;
+  for (const listed of rows) {
+    // A failed terminate leaves `deleting`: finishing it is idempotent, so the periodic pass does it too.
+    if (!opts.startup && ((listed.task_state && listed.task_state !== 'deleting') || deps.instanceLocks.isLocked(listed.uuid))) continue;
     report.checked++;
     try {
-      await deps.instanceLocks.runExclusive(inst.uuid, async () => {
+      await deps.instanceLocks.runExclusive(listed.uuid, async () => {
+        // Re-read under the lock: an operation may have run between the listing and now.
+        const inst = await getInstance(deps.db, listed.uuid);
+        if (!inst || inst.host !== deps.config.host) return;
+        if (!opts.startup && inst.task_state && inst.task_state !== 'deleting') return;
+        // A migration in flight owns the instance's state on both hosts: resume_migration,
+        // confirm or revert decide, not the reconciler.
+        if (await activeMigrationOf(deps.db, inst.uuid)) return;
         if (inst.vm_state === 'building' || (inst.task_state && BUILD_TASKS.has(inst.task_state))) {
           await cleanFailedBuild(deps, inst);
           report.failedBuilds.push(inst.uuid);
@@ -98,8 +103,8 @@ export async function reconcile(deps: ComputeDeps, opts: { startup: boolean }): 
         }
       });
     } catch (err) {
-      report.errors.push({ uuid: inst.uuid, error: describeError(err) });
-      deps.log.warn({ instanceUuid: inst.uuid, err: describeError(err) }, 'reconcile failed for instance');
+      report.errors.push({ uuid: listed.uuid, error: describeError(err) });
+      deps.log.warn({ instanceUuid: listed.uuid, err: describeError(err) }, 'reconcile failed for instance');
     }
   }
   // Containers we labelled on this host without a live instance row.

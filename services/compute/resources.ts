@@ -56,6 +56,7 @@ export async function updateInstanceResources(deps: ComputeDeps, ctx: ActionCont
       if (args.io) {
         await a.event('compute_io_throttle', async () => {
           const info = await deps.docker.inspect(inst.container_id!);
+          if (!info.state.running) return; // stored in the spec below; postStart applies it at the next start
           const disk = await deps.cgroups.wholeDiskFor(deps.config.dockerDataRoot);
           const io = args.io!;
           await setIoThrottle(await deps.cgroups.locate(info.state.pid), {
@@ -68,11 +69,21 @@ export async function updateInstanceResources(deps: ComputeDeps, ctx: ActionCont
       return { uuid: inst.uuid, cpuset: claim.cpuset, cpu_shares: claim.cpuShares, memory_mb: flavor.memory_mb, vcpus: flavor.vcpus, pids_limit: flavor.pids_limit ?? null };
     });
   } catch (err) {
-    // Docker refused after the claim changed: put the claim back to what the container has.
-    await claimResources(deps.db, {
-      host: deps.config.host, instanceUuid: inst.uuid, vcpus: spec.flavor.vcpus, cpuPolicy: spec.flavor.cpu_policy ?? 'shared',
-      memoryMb: spec.flavor.memory_mb, cpuShares: spec.flavor.cpu_shares,
-    }).catch((e) => deps.log.error({ instanceUuid: inst.uuid, err: describeError(e) }, 'could not restore claim'));
+    // A later step failed after the claim (and maybe Docker) changed: put both back to the
+    // recorded flavor, so the container never runs on CPUs its claim no longer holds.
+    try {
+      const old = await claimResources(deps.db, {
+        host: deps.config.host, instanceUuid: inst.uuid, vcpus: spec.flavor.vcpus, cpuPolicy: spec.flavor.cpu_policy ?? 'shared',
+        memoryMb: spec.flavor.memory_mb, cpuShares: spec.flavor.cpu_shares,
+      });
+      const mem = spec.flavor.memory_mb * MB;
+      await deps.docker.update(inst.container_id!, {
+        cpusetCpus: old.cpuset, cpuShares: old.cpuShares, memoryBytes: mem, memorySwapBytes: mem + (spec.flavor.swap_mb ?? 0) * MB,
+        ...(spec.flavor.pids_limit !== undefined ? { pidsLimit: spec.flavor.pids_limit } : {}),
+      });
+    } catch (e) {
+      deps.log.error({ instanceUuid: inst.uuid, err: describeError(e) }, 'could not restore the claim and cgroups after a failed update');
+    }
     await updateInstance(deps.db, inst.uuid, { task_state: null });
     throw err;
   }

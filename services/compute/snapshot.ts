@@ -22,7 +22,12 @@ export function imageRefFor(registry: string, projectId: string, name: string, t
 export function parseImageName(imageName: string): { name: string; tag: string } {
   const m = IMAGE_NAME.exec(imageName);
   if (!m) throw new InvalidInput(`image_name ${JSON.stringify(imageName)} must look like name or name:tag (lowercase name)`);
-  return { name: m[1], tag: m[2] ?? 'latest' };
+  const tag = m[2] ?? 'latest';
+  // Migration images live at <project>/<instance uuid>:mig-<id>: a snapshot must never overwrite one.
+  if (tag.startsWith('mig-') || /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(m[1])) {
+    throw new InvalidInput(`image_name ${JSON.stringify(imageName)}: uuid names and mig-* tags are reserved for migrations`);
+  }
+  return { name: m[1], tag };
 }
 
 /** `docker commit` (paused per config.snapshotPause) + push; returns the reference and digest. */

@@ -214,14 +214,16 @@ export async function buildAndRunInstance(deps: ComputeDeps, ctx: ActionContext,
     } catch (err) {
       const step = err instanceof StepFailed ? err.step : current ?? 'unknown';
       const cause = err instanceof StepFailed ? err.original : err;
-      log.error({ step, err: describeError(cause) }, 'Spawn failed');
+      const cleanup = err instanceof StepFailed ? err.cleanupErrors.map((c) => `${c.step}: ${describeError(c.error)}`) : [];
+      log.error({ step, err: describeError(cause), cleanupErrors: cleanup }, 'Spawn failed');
+      // When an undo failed, something may be left here: keep the instance on this host (with
+      // its container name) so terminate_instance and the audit can still find and remove it.
       await updateInstance(deps.db, spec.uuid, {
         vm_state: 'error',
         task_state: null,
         power_state: 'nostate',
-        container_id: null,
-        host: null,
-        fault: { step, message: describeError(cause), at: new Date().toISOString() },
+        ...(cleanup.length ? { container_id: containerNameFor(spec.uuid) } : { container_id: null, host: null }),
+        fault: { step, message: describeError(cause), at: new Date().toISOString(), ...(cleanup.length ? { cleanup_errors: cleanup } : {}) },
       } as Partial<InstanceRow>).catch(() => undefined);
       await refreshHostsCoalesced(deps, spec.networks.map((n) => n.network)).catch(() => undefined);
       throw cause;

@@ -71,6 +71,15 @@ export async function listMigrations(db: Db, f: { instanceUuid?: string; host?: 
   return q;
 }
 
+/**
+ * Compare-and-set of the status: moves `id` to `to` only from one of `from`. Confirm runs on the
+ * source and revert on the destination, in two processes: only one of them can win.
+ */
+export async function transitionMigration(db: Db, id: number, from: MigrationStatus[], to: MigrationStatus, step?: string): Promise<boolean> {
+  const n = await db('migrations').where({ id }).whereIn('status', from).update({ status: to, ...(step ? { step } : {}), updated_at: db.fn.now() });
+  return n > 0;
+}
+
 /** Update status/step/fields and merge `progress` (JSONB ||), in one statement. */
 export async function updateMigration(
   db: Db,

@@ -88,6 +88,27 @@ describe('cold migration between two real dockerd hosts through a real registry'
     await a.call('terminate_instance', { instance_uuid: y.uuid });
   });
 
+  test('confirm and revert racing: exactly one wins and the instance keeps running; terminate waits for the decision', async () => {
+    const r = instanceSpec({ name: 'race', networks: [{ network: 'mig' }] });
+    await a.call('build_and_run_instance', { instance: r });
+    const mig = await a.call('migrate_instance', { instance_uuid: r.uuid, dest_host: b.host });
+    await expect(b.call('terminate_instance', { instance_uuid: r.uuid })).rejects.toThrow(new RegExp(`migration ${mig.id} in flight.*confirm or revert`));
+    const [c, v] = await Promise.allSettled([
+      a.call('confirm_resize', { instance_uuid: r.uuid, migration_id: mig.id }),
+      b.call('revert_resize', { instance_uuid: r.uuid, migration_id: mig.id }),
+    ]);
+    expect([c.status, v.status].sort()).toEqual(['fulfilled', 'rejected']);
+    const loser = (c.status === 'rejected' ? c : v) as PromiseRejectedResult;
+    expect(String(loser.reason.message)).toMatch(/only a finished migration can be/);
+    const row = await a.t.db('migrations').where({ id: mig.id }).first();
+    const info = await (row.status === 'confirmed' ? b : a).call('get_info', { instance_uuid: r.uuid });
+    expect(info).toMatchObject({ vm_state: 'active', power_state: 'running' });
+    const onA = await a.docker('ps', '-q', '--filter', `label=compute.instance-uuid=${r.uuid}`);
+    const onB = await dockerB('ps', '-q', '--filter', `label=compute.instance-uuid=${r.uuid}`);
+    expect([onA, onB].filter(Boolean)).toHaveLength(1); // one running copy, never two, never none
+    await (row.status === 'confirmed' ? b : a).call('terminate_instance', { instance_uuid: r.uuid });
+  });
+
   test('registry down before the push: the migration fails, B did nothing, the instance runs again on A', async () => {
     const z = instanceSpec({ name: 'stay', networks: [{ network: 'mig' }], flavor: { vcpus: 1, memory_mb: 32, cpu_policy: 'dedicated' } });
     await a.call('build_and_run_instance', { instance: z });
