@@ -20,7 +20,7 @@ describe('Docker OOM and die events are counted on the compute /metrics and reco
 
   const metrics = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const events = (uuid: string) => h.t.db('instance_action_events as e').join('instance_actions as a', 'a.id', 'e.action_id')
-    .where({ 'a.instance_uuid': uuid, 'a.action': 'containerEvent' }).select('e.event', 'e.details');
+    .where({ 'a.instance_uuid': uuid, 'a.action': 'containerEvent' }).whereNotNull('e.finish_time').select('e.event', 'e.details');
 
   test('an OOM kill inside the instance and a crash of its init', async () => {
     const s = instanceSpec({ hostname: 'oom', flavor: { vcpus: 1, memory_mb: 16, cpu_policy: 'shared' } });
@@ -35,7 +35,7 @@ describe('Docker OOM and die events are counted on the compute /metrics and reco
     // the container's init dies (not a stop we asked for): counted and recorded with its exit code
     const pid = (await run('docker', ['inspect', '-f', '{{.State.Pid}}', `instance-${s.uuid}`])).stdout.trim();
     await run('kill', ['-9', pid]);
-    const died = await eventually(() => events(s.uuid), (r) => r.some((e: { event: string }) => e.event === 'docker_die'), 15000);
+    const died = await eventually(() => events(s.uuid), (r) => r.some((e: { event: string; details: unknown }) => e.event === 'docker_die' && e.details !== null), 15000);
     expect(died.find((e: { event: string }) => e.event === 'docker_die').details).toMatchObject({ exitCode: 137 });
     expect(counter(await metrics(), h.host, 'die')).toBeGreaterThanOrEqual(1);
 
