@@ -354,7 +354,7 @@ export const rpcBench: BenchModule = {
       config,
       errors,
       notes: [
-        'ours persists every request in rpc_requests before acking (insert, mark running, store outcome: 3 writes) on top of the SELECT; oslo acks before dispatch and does only the SELECT.',
+        'ours persists every request in rpc_requests before acking (for idempotent methods like get_info: one insert as running before the handler, the outcome stored alongside the reply) on top of the SELECT; oslo acks before dispatch and does only the SELECT.',
         'ratio = ours / oslo server: calls/s > 1 and p50/p99 < 1 favour ours.',
         `each run: ${warmup} warm-up calls (not measured) at the phase's concurrency, then the measured calls; servers alternate who goes first.`,
         'client, servers, RabbitMQ and PostgreSQL share this machine; on few cores the client is part of what is measured (same client for both servers).',

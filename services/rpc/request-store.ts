@@ -35,6 +35,11 @@ export interface NewRpcRequest {
   replyQ?: string;
   args: Record<string, unknown>;
   context: Record<string, unknown>;
+  /**
+   * Store it as already `running` (one write instead of two) — only for idempotent methods that
+   * start at once: after a crash a running resumable request is re-run, exactly like an accepted one.
+   */
+  startNow?: boolean;
 }
 
 /** jsonb through knex/pg: arrays would otherwise become PostgreSQL arrays. */
@@ -52,7 +57,8 @@ export async function acceptRequest(db: Db, r: NewRpcRequest): Promise<{ inserte
       method: r.method,
       kind: r.kind,
       host: r.host,
-      status: 'accepted',
+      status: r.startNow ? 'running' : 'accepted',
+      ...(r.startNow ? { started_at: db.fn.now(), attempts: 1 } : {}),
       reply_q: r.replyQ ?? null,
       args: json(r.args),
       context: json(r.context),

@@ -230,8 +230,13 @@ export class RpcServer {
       return;
     }
     let accepted: Awaited<ReturnType<typeof acceptRequest>>;
+    // Resumable (idempotent) methods without an instance lock to wait for start right away:
+    // stored as running in the same write that persists them.
+    const ep0 = this.o.endpoints[req.method];
+    const startNow = !!ep0?.resumable && !ep0.instanceUuidOf?.(req.args);
     try {
       accepted = await acceptRequest(this.o.db, {
+        startNow,
         uniqueId: key,
         msgId: req.msgId,
         method: req.method,
@@ -257,7 +262,7 @@ export class RpcServer {
       await this.onDuplicate(req, key, accepted.row, log);
       return;
     }
-    await this.execute(req, key, log, Promise.resolve(release));
+    await this.execute(req, key, log, Promise.resolve(release), startNow);
   }
 
   /** NoSuchMethod, UnsupportedVersion or InvalidInput for a request we will not run; undefined if fine. */
@@ -317,7 +322,7 @@ export class RpcServer {
    * Run a persisted request: instance lock, status running, handler, stored outcome, reply.
    * `release` gives back the concurrency slot.
    */
-  private execute(req: RpcRequest, key: string, log: Logger, slot: Promise<() => void>): Promise<Outcome> {
+  private execute(req: RpcRequest, key: string, log: Logger, slot: Promise<() => void>, alreadyRunning = false): Promise<Outcome> {
     const ep = this.o.endpoints[req.method];
     const run = async (): Promise<Outcome> => {
       const stopBeats = this.startCallMonitor(req, log);
@@ -326,7 +331,7 @@ export class RpcServer {
         const uuid = ep?.instanceUuidOf?.(req.args);
         const body = async (): Promise<Outcome> => {
           if (!ep) return { failure: toRpcFailure(new NoSuchMethod(`Endpoint does not support RPC method ${req.method}`)) };
-          await retryDb(() => markRunning(this.o.db, key), log);
+          if (!alreadyRunning) await retryDb(() => markRunning(this.o.db, key), log);
           const started = Date.now();
           let outcome: Outcome;
           try {
@@ -342,9 +347,13 @@ export class RpcServer {
             const expected = err instanceof ComputeError && err.code !== 'internal';
             log[expected ? 'info' : 'error']({ err: describeError(err), ms: Date.now() - started }, 'RPC request failed');
           }
-          await retryDb(() => finishRequest(this.o.db, key, outcome.failure ? { failure: outcome.failure } : { result: outcome.result }), log).catch(
+          const store = retryDb(() => finishRequest(this.o.db, key, outcome.failure ? { failure: outcome.failure } : { result: outcome.result }), log).catch(
             (err) => log.error({ err: describeError(err) }, 'Could not store the RPC outcome; replying anyway'),
           );
+          // An idempotent method's reply need not wait for its stored copy: a duplicate arriving
+          // in between is answered from `inflight`, and a crash before the write re-runs it.
+          if (alreadyRunning) this.track(store);
+          else await store;
           return outcome;
         };
         return uuid ? await this.instanceLocks.runExclusive(uuid, body) : await body();
