@@ -26,6 +26,7 @@ import { createDb, type Db } from '../services/db/knex';
 import { describeError } from '../services/errors';
 import { logger } from '../services/logger';
 import { ensureTemplateDatabase, freshDatabase, type TestDatabase } from '../test/helpers/db';
+import { seedInstance } from '../test/integration/rpc-harness';
 import {
   lastJsonLine,
   round,
@@ -119,27 +120,6 @@ async function startPythonServer(script: string, cfg: Record<string, unknown>, t
   return server;
 }
 
-async function seedInstance(db: Db, host: string): Promise<string> {
-  await db('hosts')
-    .insert({ name: host, vcpus: 8, memory_mb: 16384, memory_reserved_mb: 512, dedicated_cpus: [0, 1, 2, 3], shared_cpus: [4, 5, 6, 7] })
-    .onConflict('name')
-    .ignore();
-  const uuid = crypto.randomUUID();
-  await db('instances').insert({
-    uuid,
-    name: `bench-${uuid.slice(0, 8)}`,
-    project_id: 'bench',
-    host,
-    vm_state: 'active',
-    power_state: 'running',
-    container_id: 'c0ffee' + uuid.replace(/-/g, '').slice(0, 10),
-    hostname: `web-${uuid.slice(0, 4)}`,
-    vcpus: 2,
-    memory_mb: 1024,
-    spec: JSON.stringify({ uuid }),
-  });
-  return uuid;
-}
 
 /** Delete what this run declared; every step best effort, the first failure reported. */
 async function cleanupBroker(queues: string[], exchanges: string[], prefix: string, progress: (m: string) => void): Promise<void> {
@@ -244,7 +224,7 @@ export const rpcBench: BenchModule = {
       ctx.progress('rpc: preparing a private database');
       await ensureTemplateDatabase();
       tdb = await freshDatabase('bench');
-      const uuid = await seedInstance(tdb.db, host);
+      const uuid = await seedInstance(tdb, host, { project_id: 'bench' });
       const pgVersion = await tdb.db.raw('show server_version').then((res: { rows: Array<{ server_version: string }> }) => res.rows[0]?.server_version);
       Object.assign(config.versions as Record<string, unknown>, { postgresql: pgVersion });
 

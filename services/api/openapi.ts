@@ -1,3 +1,4 @@
+import { apiSpecPath } from '../api-spec-files';
 /**
  * api-spec/openapi.yaml is the contract. This module loads it once, lists its operations and
  * compiles ajv validators (JSON Schema 2020-12, the dialect of OpenAPI 3.1) for each operation's
@@ -39,18 +40,9 @@ export interface SpecOperation {
   body?: { required: boolean; schema: Record<string, unknown> };
 }
 
-let cachedFile: string | undefined;
-
-/** api-spec/openapi.yaml, found by walking up from this file (services/api or dist/services/api). */
+/** api-spec/openapi.yaml (services/api or dist/services/api). */
 export function openApiFile(): string {
-  if (cachedFile) return cachedFile;
-  let dir = __dirname;
-  for (let i = 0; i < 6; i++) {
-    const candidate = path.join(dir, 'api-spec', 'openapi.yaml');
-    if (fs.existsSync(candidate)) return (cachedFile = candidate);
-    dir = path.dirname(dir);
-  }
-  throw new Error(`api-spec/openapi.yaml not found above ${__dirname}`);
+  return apiSpecPath('openapi.yaml');
 }
 
 let cachedDoc: OpenApiDoc | undefined;

@@ -268,8 +268,7 @@ export async function finishResize(deps: ComputeDeps, args: { instance_uuid: str
   await deps.docker.pull(mig.image_ref, { timeoutMs: 1_800_000 });
   const domain = spec.networks.length ? (await deps.networks.get(spec.networks[0].network)).domain : undefined;
   // Hosts files first (they are bind-mounted), then the container from the migrated image.
-  const local = { ...deps, config: deps.config };
-  await writeInstanceNetFiles(local, inst.uuid);
+  await writeInstanceNetFiles(deps, inst.uuid);
   const cspec = containerSpecFor(deps, { ...spec, image: mig.image_ref }, inst.hostname!, claim, [], await blkioFor(deps, spec.io), domain);
   cspec.labels[MIGRATION_LABEL] = String(mig.id);
   // A container of this instance left by an earlier, failed migration must not be reused.

@@ -7,19 +7,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
+import { apiSpecPath } from '../api-spec-files';
 
-let cachedDir: string | undefined;
-
-/** api-spec/rpc, found by walking up from this file (services/rpc or dist/services/rpc). */
+/** api-spec/rpc (services/rpc or dist/services/rpc). */
 export function rpcSpecDir(): string {
-  if (cachedDir) return cachedDir;
-  let dir = __dirname;
-  for (let i = 0; i < 6; i++) {
-    const candidate = path.join(dir, 'api-spec', 'rpc');
-    if (fs.existsSync(candidate)) return (cachedDir = candidate);
-    dir = path.dirname(dir);
-  }
-  throw new Error(`api-spec/rpc not found above ${__dirname}`);
+  return apiSpecPath('rpc');
 }
 
 /** The args schema of one method: api-spec/rpc/<method>.json. */
